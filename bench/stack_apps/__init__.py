@@ -1,0 +1,1 @@
+"""Minimal ASGI apps, one per framework, serving the same two endpoints for bench/web_stack.py."""

@@ -1,0 +1,3 @@
+from rerum_server.cli import main
+
+main()

@@ -1,0 +1,166 @@
+"""The ASGI application: body parsing, routing, error rendering and the headers every response gets.
+
+The order of the checks is RERUM's (spec 1.2): CORS preflight, global body parsers (400/413/415
+before anything else), maintenance switch, route, then in the handler auth, content type, body rules.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from collections.abc import Callable
+from typing import Any
+
+from rerum_server import errors
+from rerum_server.auth.verify import AuthSettings, TokenVerifier
+from rerum_server.reads import Reads
+from rerum_server.settings import Settings
+from rerum_server.store.migrate import migrate
+from rerum_server.store.pool import open_pool
+from rerum_server.web.bodies import body_limit, parse_body
+from rerum_server.web.conditional import etag_of, is_not_modified
+from rerum_server.web.context import Services
+from rerum_server.web.error_responses import error_response
+from rerum_server.web.http import Request, Response, header_map, read_body
+from rerum_server.web.routes import resolve, rewrite_legacy
+from rerum_server.writes import Writes
+
+log = logging.getLogger("rerum_server")
+
+DOWN_MESSAGE = (
+    "RERUM v1 is down for updates or maintenance at this time.  We apologize for the inconvenience.  "
+    "Try again later."
+)
+_PREFLIGHT = [
+    ("Access-Control-Allow-Origin", "*"),
+    ("Access-Control-Allow-Methods", "GET,OPTIONS,HEAD,PUT,PATCH,DELETE,POST"),
+    (
+        "Access-Control-Allow-Headers",
+        "Content-Type,Content-Length,Allow,Authorization,Location,ETag,Connection,Keep-Alive,Date,"
+        "Cache-Control,Last-Modified,Link,X-HTTP-Method-Override,Origin,Referrer,User-Agent,"
+        "Slug,If-Overwritten-Version,If-None-Match",
+    ),
+    ("Access-Control-Max-Age", "600"),
+    ("Access-Control-Expose-Headers", "*"),
+]
+_CORS = [(b"access-control-allow-origin", b"*"), (b"access-control-expose-headers", b"*")]
+_ALWAYS_UP = ("/", "/context.json")
+
+
+def auth_settings(settings: Settings) -> AuthSettings:
+    """The verifier's configuration: an OIDC issuer, a JWKS, or the local key in the data dir."""
+    return AuthSettings(
+        audience=settings.audience,
+        agent_claim=settings.agent_claim,
+        issuer=settings.issuer,
+        issuer_base_url=settings.issuer_base_url,
+        jwks_uri=settings.jwks_uri,
+        bot_agent=settings.bot_agent,
+        local_key_dir=settings.data_dir if settings.uses_local_issuer else None,
+    )
+
+
+class RerumApp:
+    """One worker's ASGI callable; its PostgreSQL pool lives from lifespan start-up to shutdown."""
+
+    def __init__(self, settings_factory: Callable[[], Settings] = Settings.from_env) -> None:
+        self._settings_factory = settings_factory
+        self.services: Services | None = None
+        self._worker = b""
+
+    async def startup(self) -> None:
+        settings = self._settings_factory()
+        pool = await open_pool(
+            settings.database_url, size=settings.pool_size, statement_timeout_ms=settings.statement_timeout_ms
+        )
+        async with pool.acquire() as connection:
+            await migrate(connection)
+        self.services = Services(
+            settings=settings,
+            reads=Reads(pool, settings.naming.id_prefix),
+            writes=Writes(pool, settings.naming),
+            verifier=TokenVerifier(auth_settings(settings)),
+        )
+        self._worker = f"{socket.gethostname()}/{os.getpid()}".encode() if settings.worker_header else b""
+
+    async def shutdown(self) -> None:
+        if self.services is not None:
+            await self.services.verifier.aclose()
+            await self.services.reads.pool.close()
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+        elif scope["type"] == "http":
+            if self.services is None:  # servers without lifespan support
+                await self.startup()
+            response = await self._respond(scope, receive)
+            await self._send(scope, response, send)
+
+    async def _lifespan(self, receive: Any, send: Any) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                try:
+                    await self.startup()
+                except Exception as exc:
+                    log.exception("start-up failed")
+                    await send({"type": "lifespan.startup.failed", "message": str(exc)})
+                    return
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await self.shutdown()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    async def _respond(self, scope: dict[str, Any], receive: Any) -> Response:
+        services = self.services
+        assert services is not None
+        request = Request(scope["method"], rewrite_legacy(scope["path"]), scope["query_string"].decode(), header_map(scope))
+        if request.method == "OPTIONS":
+            return Response(204, b"", list(_PREFLIGHT))
+        try:
+            limit = body_limit(request.header("content-type"))
+            if limit is not None:
+                parse_body(request, await read_body(receive, limit, request.header("content-length")))
+            if services.settings.down and request.path not in _ALWAYS_UP:
+                raise errors.ServiceUnavailable(DOWN_MESSAGE)
+            resolved = resolve(request.path)
+            if resolved is None:
+                raise errors.PageNotFound()
+            route, request.params = resolved
+            method = "GET" if request.method == "HEAD" else request.method
+            handler = route.handlers.get(method)
+            if handler is None or (request.method == "HEAD" and "GET" not in route.handlers):
+                raise errors.MethodNotAllowed(route.refusal, route.allow)
+            response = await handler(request, services)
+        except errors.RerumError as error:
+            response = error_response(error, request, services.settings.rerum_prefix)
+        except Exception:
+            log.exception("unhandled error on %s %s", request.method, request.path)
+            response = error_response(errors.RerumError("Internal server error."), request, services.settings.rerum_prefix)
+        if response.body and response.header("ETag") is None and response.status != 304:
+            response.headers.append(("ETag", etag_of(response.body)))
+        if is_not_modified(request, response):
+            return Response(304, b"", [h for h in response.headers if h[0].lower() != "content-type"])
+        return response
+
+    async def _send(self, scope: dict[str, Any], response: Response, send: Any) -> None:
+        headers = [(name.lower().encode(), value.encode()) for name, value in response.headers]
+        if not any(name == b"access-control-allow-origin" for name, _ in headers):
+            headers += _CORS
+        if response.content_type is not None and response.status != 304:
+            headers.append((b"content-type", response.content_type.encode("latin-1")))
+        if response.status not in (204, 304):
+            headers.append((b"content-length", str(len(response.body)).encode()))
+        if self._worker:
+            headers.append((b"x-rerum-worker", self._worker))
+        await send({"type": "http.response.start", "status": response.status, "headers": headers})
+        body = b"" if scope["method"] == "HEAD" or response.status in (204, 304) else response.body
+        await send({"type": "http.response.body", "body": body})
+
+
+def create_app() -> RerumApp:
+    """The ASGI application for one worker, configured from the environment (the server's factory)."""
+    return RerumApp()

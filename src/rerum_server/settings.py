@@ -1,0 +1,126 @@
+"""Configuration: read once from the environment, validated, passed explicitly.
+
+Every variable is documented in the README's configuration table; ``tests/unit/test_settings.py``
+checks that the table and ``ENVIRONMENT`` agree.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from rerum_server.versioning.metadata import Naming
+
+
+class SettingsError(ValueError):
+    """A configuration value is invalid; the message names the variable."""
+
+
+# name → (default, meaning); the README table is generated from the same facts.
+ENVIRONMENT: dict[str, tuple[str, str]] = {
+    "DATABASE_URL": ("", "PostgreSQL DSN; empty: `rerum serve` starts an embedded PostgreSQL in the data dir"),
+    "RERUM_DATA_DIR": ("./rerum-data", "Embedded PostgreSQL data and the local signing key"),
+    "HOST": ("127.0.0.1", "Address `rerum serve` binds (overridden by --host)"),
+    "PORT": ("3001", "Port `rerum serve` binds (overridden by --port)"),
+    "RERUM_ID_PREFIX": ("http://localhost:<PORT>/v1/id/", "`@id` = prefix + `_id`"),
+    "RERUM_PREFIX": ("http://localhost:<PORT>/v1/", "Public base of the API, used in messages"),
+    "RERUM_CONTEXT": ("<RERUM_PREFIX>context.json", "Value of `__rerum.@context`"),
+    "RERUM_API_VERSION": ("1.1.0", "Value of `__rerum.APIversion`"),
+    "RERUM_MAX_QUERY_LIMIT": ("500", "Cap of `limit`"),
+    "RERUM_MAX_QUERY_SKIP": ("100000", "Cap of `skip`"),
+    "AUDIENCE": ("urn:rerum:local-api", "Required `aud` of bearer tokens"),
+    "ISSUER_BASE_URL": ("", "OIDC issuer; its discovery document gives `issuer` and `jwks_uri`"),
+    "ISSUER": ("", "Expected `iss` (defaults to the discovered issuer, or the local issuer)"),
+    "JWKS_URI": ("", "JWKS of the issuer when there is no discovery"),
+    "RERUM_AGENT_CLAIM": ("http://store.rerum.io/agent", "Claim holding the agent URI"),
+    "BOT_AGENT": ("", "Agent whose correctly signed tokens are accepted after expiry"),
+    "DOWN": ("false", "`true`: every request but OPTIONS answers 503 (maintenance)"),
+    "READONLY": ("false", "`true`: every write answers 503"),
+    "RERUM_WORKER_HEADER": ("true", "Send `X-Rerum-Worker: <host>/<pid>` on every response"),
+    "RERUM_DB_POOL_SIZE": ("10", "PostgreSQL connections per worker"),
+    "RERUM_STATEMENT_TIMEOUT_MS": ("10000", "PostgreSQL statement timeout"),
+}
+
+
+def _bool(env: Mapping[str, str], name: str) -> bool:
+    raw = env.get(name, ENVIRONMENT[name][0]).strip().lower()
+    if raw in ("true", "1", "yes", "on"):
+        return True
+    if raw in ("false", "0", "no", "off", ""):
+        return False
+    raise SettingsError(f"{name} has value {raw!r}; expected true or false.")
+
+
+def _int(env: Mapping[str, str], name: str, minimum: int = 0) -> int:
+    raw = env.get(name, ENVIRONMENT[name][0]).strip()
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(f"{name} has value {raw!r}; expected an integer.") from None
+    if value < minimum:
+        raise SettingsError(f"{name} has value {value}; expected at least {minimum}.")
+    return value
+
+
+def _text(env: Mapping[str, str], name: str) -> str | None:
+    return env.get(name, "").strip() or None
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a worker needs to know, resolved from the environment."""
+
+    database_url: str
+    data_dir: Path
+    naming: Naming
+    rerum_prefix: str
+    max_limit: int
+    max_skip: int
+    audience: str
+    issuer_base_url: str | None
+    issuer: str | None
+    jwks_uri: str | None
+    agent_claim: str
+    bot_agent: str | None
+    down: bool
+    read_only: bool
+    worker_header: bool
+    pool_size: int
+    statement_timeout_ms: int
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Read and validate the configuration; raises ``SettingsError`` naming the bad variable."""
+        env = os.environ if env is None else env
+        port = _int(env, "PORT", 1)
+        rerum_prefix = _text(env, "RERUM_PREFIX") or f"http://localhost:{port}/v1/"
+        id_prefix = _text(env, "RERUM_ID_PREFIX") or f"{rerum_prefix}id/"
+        return cls(
+            database_url=_text(env, "DATABASE_URL") or "",
+            data_dir=Path(_text(env, "RERUM_DATA_DIR") or ENVIRONMENT["RERUM_DATA_DIR"][0]),
+            naming=Naming(
+                id_prefix=id_prefix,
+                context_url=_text(env, "RERUM_CONTEXT") or f"{rerum_prefix}context.json",
+                api_version=_text(env, "RERUM_API_VERSION") or "1.1.0",
+            ),
+            rerum_prefix=rerum_prefix,
+            max_limit=_int(env, "RERUM_MAX_QUERY_LIMIT", 1),
+            max_skip=_int(env, "RERUM_MAX_QUERY_SKIP", 0),
+            audience=_text(env, "AUDIENCE") or ENVIRONMENT["AUDIENCE"][0],
+            issuer_base_url=_text(env, "ISSUER_BASE_URL"),
+            issuer=_text(env, "ISSUER"),
+            jwks_uri=_text(env, "JWKS_URI"),
+            agent_claim=_text(env, "RERUM_AGENT_CLAIM") or ENVIRONMENT["RERUM_AGENT_CLAIM"][0],
+            bot_agent=_text(env, "BOT_AGENT"),
+            down=_bool(env, "DOWN"),
+            read_only=_bool(env, "READONLY"),
+            worker_header=_bool(env, "RERUM_WORKER_HEADER"),
+            pool_size=_int(env, "RERUM_DB_POOL_SIZE", 1),
+            statement_timeout_ms=_int(env, "RERUM_STATEMENT_TIMEOUT_MS", 100),
+        )
+
+    @property
+    def uses_local_issuer(self) -> bool:
+        return self.issuer_base_url is None and self.jwks_uri is None

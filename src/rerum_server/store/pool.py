@@ -1,0 +1,30 @@
+"""The PostgreSQL connection pool of one worker process."""
+
+from __future__ import annotations
+
+import os
+import socket
+
+import asyncpg
+
+
+async def _rollback_if_open(connection: asyncpg.Connection) -> None:
+    # The default reset (RESET ALL, UNLISTEN ...) costs a round trip per checkout; we keep no session
+    # state, so only an interrupted transaction needs undoing.
+    if connection.is_in_transaction():
+        await connection.execute("ROLLBACK")
+
+
+async def open_pool(dsn: str, *, size: int, statement_timeout_ms: int) -> asyncpg.Pool:
+    """A pool whose connections are named ``rerum/<host>/<pid>`` so operators can tell workers apart."""
+    return await asyncpg.create_pool(
+        dsn,
+        min_size=1,
+        max_size=size,
+        reset=_rollback_if_open,
+        server_settings={
+            "application_name": f"rerum/{socket.gethostname()}/{os.getpid()}",
+            "statement_timeout": str(statement_timeout_ms),
+            "idle_in_transaction_session_timeout": str(statement_timeout_ms * 2),
+        },
+    )

@@ -1,0 +1,146 @@
+"""Request bodies: RERUM's global body parsing (before auth) and the per-route 415 table (after auth)."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import orjson
+
+from rerum_server import errors
+from rerum_server.web.http import Request
+
+JSON_LIMIT = 5 * 1024 * 1024
+TEXT_LIMIT = 4 * 1024
+_JSON_TYPES = ("application/json", "application/ld+json")
+_CHARSET = re.compile(r"(?:^|;)\s*charset\s*=\s*\"?([^\";]*)\"?", re.IGNORECASE)
+
+
+def media_type(content_type: str | None) -> str:
+    return (content_type or "").split(";", 1)[0].strip().lower()
+
+
+def body_limit(content_type: str | None) -> int | None:
+    """How many bytes the global parsers accept for this content type (None: the body is not read)."""
+    kind = media_type(content_type)
+    if kind in _JSON_TYPES:
+        return JSON_LIMIT
+    if kind == "text/plain":
+        return TEXT_LIMIT
+    return None
+
+
+def _charset(content_type: str) -> str | None:
+    match = _CHARSET.search(content_type)
+    return match.group(1).strip().lower() if match else None
+
+
+def parse_body(request: Request, raw: bytes) -> None:
+    """Parse ``raw`` as RERUM's global parsers do: JSON (object or array only) or text/plain."""
+    content_type = request.header("content-type") or ""
+    kind = media_type(content_type)
+    charset = _charset(content_type)
+    if charset is not None and not charset.startswith("utf-"):
+        raise errors.UnsupportedMediaType(f'unsupported charset "{charset.upper()}"')
+    request.raw_body = raw
+    if kind in _JSON_TYPES:
+        request.body_kind = "json"
+        if not raw.strip():
+            request.body = {}
+            return
+        try:
+            value = orjson.loads(raw)
+        except orjson.JSONDecodeError as exc:
+            raise errors.BadRequest(f"{exc.msg} in JSON at position {exc.pos}") from exc
+        if not isinstance(value, dict | list):
+            raise errors.BadRequest("The JSON body must be an object or an array.")
+        request.body = value
+    elif kind == "text/plain":
+        request.body_kind = "text"
+        try:
+            request.body = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise errors.BadRequest("The text body is not valid UTF-8.") from exc
+
+
+def _smuggled(content_type: str) -> bool:
+    """Several media types in one header, or parameters that are not ``name=value``."""
+    kind, _, rest = content_type.partition(";")
+    if " " in kind.strip() or "," in kind:
+        return True
+    if not _:
+        return False
+    for segment in _split_parameters(rest):
+        if "=" not in segment:
+            return True
+        name, _, value = segment.strip().partition("=")
+        if " " in name or "," in name:
+            return True
+        if not (value.startswith('"') and value.endswith('"') and len(value) >= 2) and (
+            " " in value or "," in value
+        ):
+            return True
+    return False
+
+
+def _split_parameters(rest: str) -> list[str]:
+    segments, current, quoted = [], [], False
+    for char in rest:
+        if char == '"':
+            quoted = not quoted
+        if char == ";" and not quoted:
+            segments.append("".join(current))
+            current = []
+        else:
+            current.append(char)
+    segments.append("".join(current))
+    return segments
+
+
+def require_content_type(request: Request, *, text_allowed: bool = False) -> None:
+    """RERUM's 415 rules for routes that take JSON (and, for search, text/plain)."""
+    content_type = (request.header("content-type") or "").strip().lower()
+    if not content_type:
+        raise errors.UnsupportedMediaType("Missing or empty Content-Type header.")
+    if _smuggled(content_type):
+        raise errors.UnsupportedMediaType(
+            "Multiple Content-Type values are not allowed. Provide exactly one Content-Type header."
+        )
+    allowed = (*_JSON_TYPES, "text/plain") if text_allowed else _JSON_TYPES
+    if media_type(content_type) not in allowed:
+        accepted = (
+            "application/json, application/ld+json, or text/plain"
+            if text_allowed
+            else "application/json or application/ld+json"
+        )
+        raise errors.UnsupportedMediaType(
+            f"Unsupported Content-Type: {content_type}. This endpoint requires {accepted}."
+        )
+
+
+def json_body(request: Request) -> Any:
+    """The parsed JSON body (``{}`` when none was sent), after the 415 check."""
+    require_content_type(request)
+    return {} if request.body_kind != "json" else request.body
+
+
+def parse_int(value: str | None) -> int | None:
+    """JavaScript ``parseInt(value, 10)``: sign and leading digits after whitespace, else None (NaN)."""
+    if value is None:
+        return None
+    match = re.match(r"\s*([+-]?\d+)", value)
+    return int(match.group(1)) if match else None
+
+
+def pagination(request: Request, default_limit: int, max_limit: int, max_skip: int) -> tuple[int, int]:
+    """RERUM's ``limit`` and ``skip``: non-positive or unparseable → defaults; clamped to the caps."""
+    limit = parse_int(request.query("limit"))
+    skip = parse_int(request.query("skip"))
+    limit = default_limit if limit is None or limit <= 0 else min(limit, max_limit)
+    skip = 0 if skip is None or skip <= 0 else min(skip, max_skip)
+    return limit, skip
+
+
+def is_empty_json(value: Any) -> bool:
+    """RERUM's emptiness: no own keys (so ``{}`` and ``[]`` are empty, other values are not)."""
+    return isinstance(value, dict | list) and len(value) == 0

@@ -1,0 +1,79 @@
+"""The request and response values the handlers see, over raw ASGI (no framework on the hot path)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qsl
+
+from rerum_server.errors import PayloadTooLarge
+
+Headers = list[tuple[str, str]]
+
+
+@dataclass
+class Request:
+    """One HTTP request: method, path (as routed), query, headers, and the parsed body."""
+
+    method: str
+    path: str
+    query_string: str
+    headers: dict[str, str]
+    raw_body: bytes = b""
+    body: Any = None  # parsed JSON (dict/list), text (str), or None when there was no parseable body
+    body_kind: str | None = None  # "json", "text" or None
+    params: dict[str, str] = field(default_factory=dict)
+
+    def header(self, name: str) -> str | None:
+        return self.headers.get(name.lower())
+
+    def query(self, name: str) -> str | None:
+        """The first value of a query parameter (Node's parser makes repeats a list; the first wins)."""
+        for key, value in parse_qsl(self.query_string, keep_blank_values=True):
+            if key == name:
+                return value
+        return None
+
+
+@dataclass
+class Response:
+    """A complete response; ``body`` is sent as is and ``Content-Length`` is derived from it."""
+
+    status: int = 200
+    body: bytes = b""
+    headers: Headers = field(default_factory=list)
+    content_type: str | None = None
+
+    def header(self, name: str) -> str | None:
+        lowered = name.lower()
+        return next((value for key, value in self.headers if key.lower() == lowered), None)
+
+
+def header_map(scope: dict[str, Any]) -> dict[str, str]:
+    """Request headers by lower-case name; repeated headers joined by ", " as Node does."""
+    headers: dict[str, str] = {}
+    for raw_name, raw_value in scope["headers"]:
+        name = raw_name.decode("latin-1").lower()
+        value = raw_value.decode("latin-1")
+        headers[name] = f"{headers[name]}, {value}" if name in headers else value
+    return headers
+
+
+async def read_body(receive: Any, limit: int, declared_length: str | None) -> bytes:
+    """The whole request body, refusing (413) as soon as it is known to exceed ``limit`` bytes."""
+    if declared_length is not None and declared_length.isdigit() and int(declared_length) > limit:
+        raise PayloadTooLarge()
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            break
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge()
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            break
+    return b"".join(chunks)

@@ -1,0 +1,67 @@
+"""Session fixtures: one real PostgreSQL and one real `rerum serve --workers 2` per test process."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+
+import httpx
+import pytest
+
+from rerum_server.auth.local_key import mint_token
+from tests.support.database import TestDatabase, fingerprint
+from tests.support.server import TEST_DATA, RunningServer
+
+AGENT_CLAIM = "http://store.rerum.io/agent"
+OWNER = "https://store.rerum.io/v1/id/owner0000000000000000001"
+STRANGER = "https://store.rerum.io/v1/id/stranger00000000000000002"
+
+
+def _process_name() -> str:
+    return os.environ.get("PYTEST_XDIST_WORKER", "main")
+
+
+@pytest.fixture(scope="session")
+def test_database() -> Iterator[TestDatabase]:
+    database = TestDatabase(_process_name())
+    yield database
+    database.stop()
+
+
+@pytest.fixture(scope="session")
+def server(test_database: TestDatabase) -> Iterator[RunningServer]:
+    running = RunningServer(
+        workers=2, data_dir=TEST_DATA / _process_name() / "server", database_url=test_database.new_database()
+    )
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+def client(server: RunningServer) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=server.url, timeout=30) as http:
+        yield http
+
+
+@pytest.fixture(scope="session")
+def token_for(server: RunningServer) -> Callable[[str], str]:
+    """A function minting a valid bearer token for an agent URI, signed by the server's local key."""
+    return lambda agent: mint_token(server.data_dir.resolve(), agent, agent_claim=AGENT_CLAIM)
+
+
+@pytest.fixture(scope="session")
+def owner(token_for: Callable[[str], str]) -> dict[str, str]:
+    return {"Authorization": "Bearer " + token_for(OWNER)}
+
+
+@pytest.fixture(scope="session")
+def stranger(token_for: Callable[[str], str]) -> dict[str, str]:
+    return {"Authorization": "Bearer " + token_for(STRANGER)}
+
+
+@pytest.fixture
+def unchanged_database(server: RunningServer) -> Iterator[None]:
+    """Asserts that the test wrote nothing to the database."""
+    before = fingerprint(server.env["DATABASE_URL"])
+    yield
+    assert fingerprint(server.env["DATABASE_URL"]) == before, "the request changed the database"
