@@ -18,7 +18,9 @@ STRANGER = "https://store.rerum.io/v1/id/stranger00000000000000002"
 
 
 def _process_name() -> str:
-    return os.environ.get("PYTEST_XDIST_WORKER", "main")
+    # Unique per pytest process: concurrent runs (xdist workers, or two developers' runs) never share
+    # a PostgreSQL data directory.
+    return f"{os.environ.get('PYTEST_XDIST_WORKER', 'main')}-{os.getpid()}"
 
 
 @pytest.fixture(scope="session")

@@ -117,7 +117,9 @@ class RerumApp:
     async def _respond(self, scope: dict[str, Any], receive: Any) -> Response:
         services = self.services
         assert services is not None
-        request = Request(scope["method"], rewrite_legacy(scope["path"]), scope["query_string"].decode(), header_map(scope))
+        request = Request(
+            scope["method"], rewrite_legacy(scope["path"]), scope["query_string"].decode(), header_map(scope)
+        )
         if request.method == "OPTIONS":
             return Response(204, b"", list(_PREFLIGHT))
         try:
@@ -139,7 +141,9 @@ class RerumApp:
             response = error_response(error, request, services.settings.rerum_prefix)
         except Exception:
             log.exception("unhandled error on %s %s", request.method, request.path)
-            response = error_response(errors.RerumError("Internal server error."), request, services.settings.rerum_prefix)
+            response = error_response(
+                errors.RerumError("Internal server error."), request, services.settings.rerum_prefix
+            )
         if response.body and response.header("ETag") is None and response.status != 304:
             response.headers.append(("ETag", etag_of(response.body)))
         if is_not_modified(request, response):

@@ -24,8 +24,12 @@ def main() -> None:
 @main.command()
 @click.option("--host", default=lambda: os.environ.get("HOST", "127.0.0.1"), show_default="127.0.0.1")
 @click.option("--port", type=int, default=lambda: int(os.environ.get("PORT", "3001")), show_default="3001")
-@click.option("--workers", type=click.IntRange(min=1), default=lambda: os.cpu_count() or 1, show_default="CPUs")
-@click.option("--data-dir", type=click.Path(path_type=Path), default=_default_data_dir, show_default="./rerum-data")
+@click.option(
+    "--workers", type=click.IntRange(min=1), default=lambda: os.cpu_count() or 1, show_default="CPUs"
+)
+@click.option(
+    "--data-dir", type=click.Path(path_type=Path), default=_default_data_dir, show_default="./rerum-data"
+)
 def serve(host: str, port: int, workers: int, data_dir: Path) -> None:
     """Run the API with N workers; starts an embedded PostgreSQL when DATABASE_URL is unset."""
     from rerum_server.serve import serve as run_cluster
@@ -39,8 +43,12 @@ def serve(host: str, port: int, workers: int, data_dir: Path) -> None:
 
 @main.command()
 @click.option("--agent", required=True, help="Agent URI the token speaks for.")
-@click.option("--data-dir", type=click.Path(path_type=Path), default=_default_data_dir, show_default="./rerum-data")
-@click.option("--expires", type=click.IntRange(min=1), default=3600, show_default=True, help="Lifetime in seconds.")
+@click.option(
+    "--data-dir", type=click.Path(path_type=Path), default=_default_data_dir, show_default="./rerum-data"
+)
+@click.option(
+    "--expires", type=click.IntRange(min=1), default=3600, show_default=True, help="Lifetime in seconds."
+)
 def token(agent: str, data_dir: Path, expires: int) -> None:
     """Print a bearer token signed by the local key of the server using DATA_DIR."""
     from rerum_server.auth.local_key import ensure_local_key, mint_token
@@ -50,10 +58,16 @@ def token(agent: str, data_dir: Path, expires: int) -> None:
     except SettingsError as exc:
         raise click.ClickException(str(exc)) from exc
     if not settings.uses_local_issuer:
-        raise click.ClickException("An OIDC issuer is configured; get tokens from it, not from `rerum token`.")
+        raise click.ClickException(
+            "An OIDC issuer is configured; get tokens from it, not from `rerum token`."
+        )
     ensure_local_key(data_dir)
     click.echo(
         mint_token(
-            data_dir.resolve(), agent, agent_claim=settings.agent_claim, audience=settings.audience, expires_in=expires
+            data_dir.resolve(),
+            agent,
+            agent_claim=settings.agent_claim,
+            audience=settings.audience,
+            expires_in=expires,
         )
     )

@@ -28,9 +28,17 @@ LD_CONTEXT_LINK = (
 RESOURCE_LINK = '<http://www.w3.org/ns/ldp#Resource>; rel="type"'
 CONTAINER_LINK = 'application/ld+json;charset=utf-8;profile="http://www.w3.org/ns/anno.jsonld"'
 CONTAINER_TYPES = (
-    "ItemList", "AnnotationPage", "AnnotationList", "AnnotationCollection", "Sequence",
-    "Range", "Canvas", "List", "Set", "Collection",
-)  # fmt: skip
+    "ItemList",
+    "AnnotationPage",
+    "AnnotationList",
+    "AnnotationCollection",
+    "Sequence",
+    "Range",
+    "Canvas",
+    "List",
+    "Set",
+    "Collection",
+)
 
 
 @dataclass(frozen=True)
@@ -120,7 +128,10 @@ class Reads:
         return list_answer(history.descendants(node, tree), self.id_prefix)
 
     async def _tree_of(self, key: str) -> tuple[Document, list[Document]]:
-        async with self.pool.acquire() as connection, connection.transaction(readonly=True, isolation="repeatable_read"):
+        async with (
+            self.pool.acquire() as connection,
+            connection.transaction(readonly=True, isolation="repeatable_read"),
+        ):
             node = await documents.find(connection, key)
             if node is None:
                 raise errors.NotFound(

@@ -20,7 +20,10 @@ class SettingsError(ValueError):
 
 # name → (default, meaning); the README table is generated from the same facts.
 ENVIRONMENT: dict[str, tuple[str, str]] = {
-    "DATABASE_URL": ("", "PostgreSQL DSN; empty: `rerum serve` starts an embedded PostgreSQL in the data dir"),
+    "DATABASE_URL": (
+        "",
+        "PostgreSQL DSN; empty: `rerum serve` starts an embedded PostgreSQL in the data dir",
+    ),
     "RERUM_DATA_DIR": ("./rerum-data", "Embedded PostgreSQL data and the local signing key"),
     "HOST": ("127.0.0.1", "Address `rerum serve` binds (overridden by --host)"),
     "PORT": ("3001", "Port `rerum serve` binds (overridden by --port)"),

@@ -88,7 +88,10 @@ class Writes:
                         await WriteTransaction(connection).apply(change)
                 except BaseException as exc:
                     await transaction.rollback()
-                    if isinstance(exc, _TreeMoved | asyncpg.DeadlockDetectedError) and attempt + 1 < _ATTEMPTS:
+                    if (
+                        isinstance(exc, _TreeMoved | asyncpg.DeadlockDetectedError)
+                        and attempt + 1 < _ATTEMPTS
+                    ):
                         await asyncio.sleep(0)
                         continue
                     raise
@@ -120,7 +123,9 @@ class Writes:
         """``POST /create``: a new tree root; honours a client ``_id`` that is a valid ObjectId."""
         client_id = body.get("_id") if is_object_id(body.get("_id")) else None
         object_id = client_id or self._new_id()
-        doc = assemble(self.naming, object_id, body, root_metadata(self.naming, agent, self._timestamp(), slug=slug))
+        doc = assemble(
+            self.naming, object_id, body, root_metadata(self.naming, agent, self._timestamp(), slug=slug)
+        )
 
         async def work(tx: WriteTransaction, changes: ChangeSet) -> Document:
             for name in sorted({n for n in (slug, client_id) if n is not None}):

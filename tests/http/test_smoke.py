@@ -12,11 +12,24 @@ def test_api_map_lists_the_twelve_endpoints(client: httpx.Client) -> None:
     assert response.status_code == 200
     assert response.headers["content-type"] == "application/json; charset=utf-8"
     body = response.json()
-    assert body["message"] == "Welcome to v1 in nodeJS!  Below are the available endpoints, used like /v1/api/{endpoint}"
+    assert (
+        body["message"]
+        == "Welcome to v1 in nodeJS!  Below are the available endpoints, used like /v1/api/{endpoint}"
+    )
     assert list(body["endpoints"]) == [
-        "/create", "/bulkCreate", "/update", "/bulkUpdate", "/patch", "/set", "/unset", "/delete", "/query",
-        "/search", "/release", "/overwrite",
-    ]  # fmt: skip
+        "/create",
+        "/bulkCreate",
+        "/update",
+        "/bulkUpdate",
+        "/patch",
+        "/set",
+        "/unset",
+        "/delete",
+        "/query",
+        "/search",
+        "/release",
+        "/overwrite",
+    ]
 
 
 def test_created_object_reads_back(client: httpx.Client, owner: dict[str, str]) -> None:

@@ -9,7 +9,9 @@ import httpx
 JSON = {"Content-Type": "application/json"}
 
 
-def create(client: httpx.Client, auth: dict[str, str], body: dict[str, Any], **headers: str) -> dict[str, Any]:
+def create(
+    client: httpx.Client, auth: dict[str, str], body: dict[str, Any], **headers: str
+) -> dict[str, Any]:
     """Create an object and return the response body (asserting 201)."""
     response = client.post("/v1/api/create", json=body, headers={**auth, **headers})
     assert response.status_code == 201, response.text

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
+import shutil
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
@@ -40,8 +41,10 @@ class TestDatabase:
             await connection.close()
 
     def stop(self) -> None:
+        """Stop the embedded server and remove its data (test data is disposable)."""
         if self._embedded is not None:
             self._embedded.stop()
+            shutil.rmtree(self._embedded.pgdata.parent, ignore_errors=True)
 
 
 async def _fingerprint(dsn: str) -> tuple[int, str]:

@@ -25,7 +25,9 @@ def free_port() -> int:
 class RunningServer:
     """A `rerum serve` subprocess on 127.0.0.1 and a free port; stop() ends it and prints its log on failure."""
 
-    def __init__(self, *, workers: int, data_dir: Path, database_url: str, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, *, workers: int, data_dir: Path, database_url: str, env: dict[str, str] | None = None
+    ) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.data_dir = data_dir
@@ -38,8 +40,18 @@ class RunningServer:
             "RERUM_PREFIX": f"http://127.0.0.1:{self.port}/v1/",
             **(env or {}),
         }
-        command = [sys.executable, "-m", "rerum_server", "serve", "--workers", str(workers), "--port", str(self.port),
-                   "--data-dir", str(data_dir)]  # fmt: skip
+        command = [
+            sys.executable,
+            "-m",
+            "rerum_server",
+            "serve",
+            "--workers",
+            str(workers),
+            "--port",
+            str(self.port),
+            "--data-dir",
+            str(data_dir),
+        ]
         self._log = self.log_path.open("wb")
         self.process = subprocess.Popen(command, env=self.env, stdout=self._log, stderr=subprocess.STDOUT)
         self._wait_ready(deadline=time.monotonic() + 60)

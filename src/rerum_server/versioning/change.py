@@ -70,7 +70,5 @@ class ChangeSet:
             self._current[object_id] = doc
 
     def change(self) -> Change:
-        replaced = tuple(
-            (self._before[i], doc) for i, doc in self._current.items() if doc != self._before[i]
-        )
+        replaced = tuple((self._before[i], doc) for i, doc in self._current.items() if doc != self._before[i])
         return Change(inserted=tuple(self._inserted.values()), replaced=replaced)

@@ -97,7 +97,9 @@ def assemble(naming: Naming, object_id: str, body: Document, rerum: Document) ->
     return doc
 
 
-def root_metadata(naming: Naming, agent: str, now: str, *, previous: str = "", slug: str | None = None) -> Document:
+def root_metadata(
+    naming: Naming, agent: str, now: str, *, previous: str = "", slug: str | None = None
+) -> Document:
     """``__rerum`` of a new tree root (create, bulkCreate, import).
 
     Any ``__rerum`` the client sent is ignored entirely (the reference let clients plant

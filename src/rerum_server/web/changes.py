@@ -17,9 +17,7 @@ from rerum_server.writes import PATCH, SET, UNSET, Edit, declares_identifier
 
 NOT_AN_ARRAY = "The request body must be an array of objects."
 EMPTY_ARRAY = "No action on an empty array."
-BULK_CREATE_GATE = (
-    "All objects in the body of a `/bulkCreate` must be JSON and must not contain a declared identifier property."
-)
+BULK_CREATE_GATE = "All objects in the body of a `/bulkCreate` must be JSON and must not contain a declared identifier property."
 BULK_UPDATE_GATE = (
     "All objects in the body of a `/bulkUpdate` must be JSON and must contain a declared identifier property."
 )

@@ -38,7 +38,9 @@ def is_not_modified(request: Request, response: Response) -> bool:
         return False
     if if_modified_since is not None:
         last_modified = response.header("Last-Modified")
-        if if_none_match is None and (last_modified is None or not _not_after(last_modified, if_modified_since)):
+        if if_none_match is None and (
+            last_modified is None or not _not_after(last_modified, if_modified_since)
+        ):
             return False
     return True
 

@@ -11,7 +11,9 @@ from rerum_server.settings import Settings
 from rerum_server.web.http import Request
 from rerum_server.writes import Writes
 
-READ_ONLY_MESSAGE = "RERUM v1 is read only at this time.  We apologize for the inconvenience.  Try again later."
+READ_ONLY_MESSAGE = (
+    "RERUM v1 is read only at this time.  We apologize for the inconvenience.  Try again later."
+)
 
 
 @dataclass(frozen=True)

@@ -37,7 +37,9 @@ def _tail(status: int, authorization: str | None, rerum_prefix: str) -> str:
         )
     if status == 403:
         if authorization:
-            return "\nYou are Forbidden from performing this action.  Check your privileges." + token.rstrip(" ")
+            return "\nYou are Forbidden from performing this action.  Check your privileges." + token.rstrip(
+                " "
+            )
         return (
             "\nYou are Forbidden from performing this action. The request does not contain an "
             f'"Authorization" header.\nMake sure you have registered at {rerum_prefix}. '
@@ -54,15 +56,21 @@ def error_response(error: errors.RerumError, request: Request, rerum_prefix: str
     if isinstance(error, errors.MethodNotAllowed):
         return Response(405, b"", [("Allow", error.allow)])
     if isinstance(error, errors.ServiceUnavailable):
-        return Response(503, orjson.dumps({"message": error.message}), content_type="application/json; charset=utf-8")
+        return Response(
+            503, orjson.dumps({"message": error.message}), content_type="application/json; charset=utf-8"
+        )
     if isinstance(error, errors.VersionConflict):
         return Response(
-            409, orjson.dumps({"currentVersion": error.current}), content_type="application/json; charset=utf-8"
+            409,
+            orjson.dumps({"currentVersion": error.current}),
+            content_type="application/json; charset=utf-8",
         )
     authorization = request.header("authorization")
     status = error.status
     message = error.message
-    if isinstance(error, errors.PageNotFound) and not (authorization and not authorization.startswith("Bearer ")):
+    if isinstance(error, errors.PageNotFound) and not (
+        authorization and not authorization.startswith("Bearer ")
+    ):
         return Response(404, message.encode(), content_type="text/html; charset=utf-8")
     if isinstance(error, errors.Unauthorized):
         message += error.challenge
@@ -70,4 +78,6 @@ def error_response(error: errors.RerumError, request: Request, rerum_prefix: str
         # The reference forces 401 for any error while a non-"Bearer " Authorization header is present.
         message += _BAD_SCHEME
         status = 401
-    return Response(status, (message + _tail(status, authorization, rerum_prefix)).encode(), content_type=TEXT)
+    return Response(
+        status, (message + _tail(status, authorization, rerum_prefix)).encode(), content_type=TEXT
+    )

@@ -39,8 +39,8 @@ def _route(path: str, refusal: str = "", **handlers: Handler) -> Route:
 
 ROUTES: tuple[Route, ...] = (
     _route("/", GET=pages.index),
+    _route("/v1/", GET=pages.index),  # before "/v1": its optional trailing slash would also match "/v1/"
     _route("/v1", GET=pages.v1_redirect),
-    _route("/v1/", GET=pages.index),
     _route("/context.json", GET=pages.context_json),
     _route("/v1/context.json", GET=pages.context_json),
     _route("/v1/api", GET=pages.api_map),
@@ -50,23 +50,34 @@ ROUTES: tuple[Route, ...] = (
     _route("/v1/api/create", _CREATING, POST=changes.create),
     _route("/v1/api/bulkCreate", _CREATING, POST=changes.bulk_create),
     _route(
-        "/v1/api/update", "Improper request method for updating, please use PUT to update this object.",
+        "/v1/api/update",
+        "Improper request method for updating, please use PUT to update this object.",
         PUT=changes.update,
     ),
-    _route("/v1/api/bulkUpdate", "Improper request method for creating, please use PUT.", PUT=changes.bulk_update),
+    _route(
+        "/v1/api/bulkUpdate", "Improper request method for creating, please use PUT.", PUT=changes.bulk_update
+    ),
     _route("/v1/api/patch", changes.OVERRIDE_PHRASES["patch"], PATCH=changes.patch, POST=changes.patch),
     _route("/v1/api/set", changes.OVERRIDE_PHRASES["set"], PATCH=changes.set_keys, POST=changes.set_keys),
-    _route("/v1/api/unset", changes.OVERRIDE_PHRASES["unset"], PATCH=changes.unset_keys, POST=changes.unset_keys),
     _route(
-        "/v1/api/overwrite", "Improper request method for overwriting, please use PUT to overwrite this object.",
+        "/v1/api/unset", changes.OVERRIDE_PHRASES["unset"], PATCH=changes.unset_keys, POST=changes.unset_keys
+    ),
+    _route(
+        "/v1/api/overwrite",
+        "Improper request method for overwriting, please use PUT to overwrite this object.",
         PUT=changes.overwrite,
     ),
-    _route("/v1/api/delete/{id}", "Improper request method for deleting, please use DELETE.", DELETE=changes.delete),
     _route(
-        "/v1/api/release/{id}", "Improper request method for releasing, please use PATCH to release this object.",
+        "/v1/api/delete/{id}",
+        "Improper request method for deleting, please use DELETE.",
+        DELETE=changes.delete,
+    ),
+    _route(
+        "/v1/api/release/{id}",
+        "Improper request method for releasing, please use PATCH to release this object.",
         PATCH=changes.release,
     ),
-)  # fmt: skip
+)
 
 _LEGACY = (
     (re.compile(r"^(/v1/api/[^/]+?)\.action(.*)$", re.IGNORECASE), r"\1\2"),
