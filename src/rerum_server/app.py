@@ -53,7 +53,8 @@ def auth_settings(settings: Settings) -> AuthSettings:
     return AuthSettings(
         audience=settings.audience,
         agent_claim=settings.agent_claim,
-        issuer=settings.issuer,
+        # `rerum token` signs with the local issuer; a configured ISSUER only names a real one.
+        issuer=None if settings.uses_local_issuer else settings.issuer,
         issuer_base_url=settings.issuer_base_url,
         jwks_uri=settings.jwks_uri,
         bot_agent=settings.bot_agent,

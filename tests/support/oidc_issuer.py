@@ -8,6 +8,7 @@ fail, counts the requests it serves, and signs tokens with :meth:`OidcIssuer.tok
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 import json
@@ -38,6 +39,16 @@ def _b64url_uint(value: int) -> str:
 def new_rsa_key() -> rsa.RSAPrivateKey:
     """A fresh 2048-bit RSA key."""
     return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
+@functools.cache
+def pooled_key(generation: int) -> rsa.RSAPrivateKey:
+    """The issuers' key for ``generation``, generated once per process.
+
+    RSA generation costs up to a second on a busy machine; issuers in different tests never meet, so
+    they may share keys, while the generations of one issuer stay distinct.
+    """
+    return new_rsa_key()
 
 
 def public_pem(key: rsa.RSAPrivateKey) -> bytes:
@@ -88,7 +99,7 @@ class OidcIssuer:
         self._lock = threading.Lock()
         self._generation = 1
         self.kid = "key-1"
-        self.key = new_rsa_key()
+        self.key = pooled_key(1)
         # Keys published in the JWKS: kid -> private key (the private half only signs test tokens).
         self.published: dict[str, rsa.RSAPrivateKey] = {self.kid: self.key}
 
@@ -98,7 +109,10 @@ class OidcIssuer:
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.issuer = self.base_url + "/"  # Auth0 style: the issuer ends with a slash
         self.jwks_uri = self.base_url + JWKS_PATH
-        self._thread = threading.Thread(target=self._server.serve_forever, name="oidc-issuer", daemon=True)
+        # A short poll interval keeps stop() (and so every test's teardown) quick.
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, args=(0.05,), name="oidc-issuer", daemon=True
+        )
         self._thread.start()
 
     # -------------------------------------------------------------- control
@@ -108,7 +122,7 @@ class OidcIssuer:
         with self._lock:
             self._generation += 1
             kid = f"key-{self._generation}"
-            key = new_rsa_key()
+            key = pooled_key(self._generation)
             if not keep_old:
                 self.published.clear()
             self.published[kid] = key

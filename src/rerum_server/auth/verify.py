@@ -165,7 +165,9 @@ class _KeySet:
     def find(self, kid: str | None, alg: str) -> PyJWK | None:
         """The key for ``kid`` (or the only fitting key when the token names none), bound to ``alg``."""
         candidates = [
-            (i, k) for i, k in enumerate(self.keys) if _jwk_fits(k, alg) and (kid is None or k.get("kid") == kid)
+            (i, k)
+            for i, k in enumerate(self.keys)
+            if _jwk_fits(k, alg) and (kid is None or k.get("kid") == kid)
         ]
         # Without a kid, guessing among several keys would let the token choose; require exactly one.
         if not candidates or (kid is None and len(candidates) > 1):
@@ -283,23 +285,28 @@ class TokenVerifier:
         try:
             return self._decode(token, key, alg, verify_exp=True)
         except jwt.ExpiredSignatureError:
-            bot = self._settings.bot_agent
-            if not bot:
+            if not self._settings.bot_agent:
                 raise _invalid_token(_EXPIRED) from None
         except jwt.PyJWTError as exc:
             raise _invalid_token(_describe(exc)) from None
-        # The bot may use an expired token, but everything else must hold: decode again without the
-        # expiry check (signature, issuer, audience and claim types are verified again).
+        return self._expired_bot_claims(token, key, alg)
+
+    def _expired_bot_claims(self, token: str, key: PyJWK, alg: str) -> dict[str, Any]:
+        """The claims of an expired token if it is the bot's and otherwise valid, else the expiry 401."""
+        # Decode again without the expiry check: signature, issuer, audience and claim types must all
+        # hold.  (The reference forgave any failure of an *unverified* payload naming the bot.)
         try:
             claims = self._decode(token, key, alg, verify_exp=False)
         except jwt.PyJWTError as exc:
             raise _invalid_token(_describe(exc)) from None
-        if claims.get(self._settings.agent_claim) != bot:
+        if claims.get(self._settings.agent_claim) != self._settings.bot_agent:
             raise _invalid_token(_EXPIRED)
         return claims
 
     def _decode(self, token: str, key: PyJWK, alg: str, *, verify_exp: bool) -> dict[str, Any]:
         """Signature and claim checks by PyJWT, plus the type checks the reference performs."""
+        if self._issuer is None:  # PyJWT silently skips the `iss` check when given None
+            raise RuntimeError("the expected issuer is unknown")
         claims: dict[str, Any] = jwt.decode(
             token,
             key,
