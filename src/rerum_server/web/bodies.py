@@ -54,6 +54,8 @@ def parse_body(request: Request, raw: bytes) -> None:
             raise errors.BadRequest(f"{exc.msg} in JSON at position {exc.pos}") from exc
         if not isinstance(value, dict | list):
             raise errors.BadRequest("The JSON body must be an object or an array.")
+        if b"\\u0000" in raw and _has_nul(value):
+            raise errors.BadRequest("The JSON body contains the character U+0000, which cannot be stored.")
         request.body = value
     elif kind == "text/plain":
         request.body_kind = "text"
@@ -61,6 +63,22 @@ def parse_body(request: Request, raw: bytes) -> None:
             request.body = raw.decode("utf-8")
         except UnicodeDecodeError as exc:
             raise errors.BadRequest("The text body is not valid UTF-8.") from exc
+
+
+def _has_nul(value: Any) -> bool:
+    """Whether a key or string anywhere in a parsed JSON value holds U+0000 (PostgreSQL rejects it)."""
+    stack = [value]
+    while stack:  # iterative: JSON may nest deeper than Python's recursion limit
+        item = stack.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item)
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
 
 
 def _smuggled(content_type: str) -> bool:

@@ -9,6 +9,7 @@ from urllib.parse import parse_qsl
 from rerum_server.errors import PayloadTooLarge
 
 Headers = list[tuple[str, str]]
+DRAIN_LIMIT = 64 * 1024 * 1024  # bytes of a refused body read and discarded before answering 413
 
 
 @dataclass
@@ -60,20 +61,27 @@ def header_map(scope: dict[str, Any]) -> dict[str, str]:
 
 
 async def read_body(receive: Any, limit: int, declared_length: str | None) -> bytes:
-    """The whole request body, refusing (413) as soon as it is known to exceed ``limit`` bytes."""
-    if declared_length is not None and declared_length.isdigit() and int(declared_length) > limit:
-        raise PayloadTooLarge()
+    """The whole request body, or 413 when it exceeds ``limit`` bytes.
+
+    A too-large body is still read to its end (and discarded), as the reference's body parser does:
+    answering while the client is still sending makes the server close a connection with unread
+    data, and the client then often sees a reset instead of the 413. Beyond ``DRAIN_LIMIT`` bytes
+    the server stops reading and lets the connection close.
+    """
+    too_large = declared_length is not None and declared_length.isdigit() and int(declared_length) > limit
     chunks: list[bytes] = []
     size = 0
-    while True:
+    while size <= DRAIN_LIMIT:
         message = await receive()
         if message["type"] == "http.disconnect":
             break
         chunk = message.get("body", b"")
         size += len(chunk)
-        if size > limit:
-            raise PayloadTooLarge()
-        chunks.append(chunk)
+        too_large = too_large or size > limit
+        if not too_large:
+            chunks.append(chunk)
         if not message.get("more_body", False):
             break
+    if too_large:
+        raise PayloadTooLarge()
     return b"".join(chunks)

@@ -33,7 +33,8 @@ class Route:
 
 
 def _route(path: str, refusal: str = "", **handlers: Handler) -> Route:
-    regex = "^" + re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", path) + "/?$"
+    # A parameter never holds "/" (Express) nor NUL (PostgreSQL text cannot, so no object has one).
+    regex = "^" + re.sub(r"\{(\w+)\}", r"(?P<\1>[^/\\x00]+)", path) + "/?$"
     return Route(re.compile(regex, re.IGNORECASE), handlers, refusal)
 
 
