@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 import asyncpg
 import orjson
@@ -18,6 +19,10 @@ from rerum_server import errors
 from rerum_server.store import documents
 from rerum_server.versioning import history
 from rerum_server.versioning.metadata import Document, is_deleted, negotiate, outbound_id
+
+if TYPE_CHECKING:
+    from rerum_server.query.compile import SqlFilter
+    from rerum_server.query.search import SearchRequest
 
 JSON = "application/json; charset=utf-8"
 JSON_LD = 'application/ld+json; charset=utf-8; profile="http://www.w3.org/ns/anno.jsonld"'
@@ -91,7 +96,12 @@ def object_answer(doc: Document, id_prefix: str, *, extra: Document | None = Non
 
 def list_answer(docs: list[Document], id_prefix: str) -> Answer:
     """An array response with RERUM's "LD headers" (query, since, history, search)."""
-    body = orjson.dumps([negotiate(doc, id_prefix) for doc in docs])
+    return ld_answer([negotiate(doc, id_prefix) for doc in docs])
+
+
+def ld_answer(items: list[Document]) -> Answer:
+    """An array of already negotiated documents with RERUM's "LD headers"."""
+    body = orjson.dumps(items)
     return Answer(
         body, JSON_LD, (("Allow", "GET,OPTIONS,HEAD,PUT,PATCH,DELETE,POST"), ("Link", LD_CONTEXT_LINK))
     )
@@ -126,6 +136,25 @@ class Reads:
         """``GET /v1/since/{key}``: descendants, depth-first."""
         node, tree = await self._tree_of(key)
         return list_answer(history.descendants(node, tree), self.id_prefix)
+
+    async def query(self, where: SqlFilter, limit: int, skip: int) -> list[Document]:
+        """``POST|HEAD /v1/api/query``: documents matching a compiled filter, in insertion order."""
+        async with self.pool.acquire() as connection:
+            return await documents.matching(connection, where.sql, where.params, limit, skip)
+
+    async def search(self, request: SearchRequest, limit: int, skip: int) -> Answer:
+        """``POST /v1/api/search[/phrase]``: ranked hits, each with ``__rerum.score``."""
+        if not request.tsquery:
+            return ld_answer([])
+        async with self.pool.acquire() as connection:
+            hits = await documents.search(connection, request.tsquery, limit, skip)
+        items = []
+        for doc, score in hits:
+            item = negotiate(doc, self.id_prefix)
+            if isinstance(item.get("__rerum"), dict):
+                item["__rerum"] = item["__rerum"] | {"score": score}
+            items.append(item)
+        return ld_answer(items)
 
     async def _tree_of(self, key: str) -> tuple[Document, list[Document]]:
         async with (

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 import asyncpg
@@ -119,6 +119,23 @@ class Writes:
     def _timestamp(self) -> str:
         return format_timestamp(self._now())
 
+    def _overwrite_stamp(self, original: Document) -> str:
+        """The new ``isOverwritten``: read under the tree lock and always later than the current one.
+
+        It is the version token clients echo in ``If-Overwritten-Version``, so two overwrites must never
+        share one: with millisecond timestamps, overwrites committed in the same millisecond (or stamped
+        before waiting for the lock) did, and a client could then confirm a state it never saw.
+        """
+        stamp = self._timestamp()
+        current = original["__rerum"].get("isOverwritten") or ""
+        if isinstance(current, str) and current and stamp <= current:
+            try:
+                previous = datetime.strptime(current, "%Y-%m-%dT%H:%M:%S.%f").replace(tzinfo=UTC)
+            except ValueError:
+                return stamp
+            stamp = format_timestamp(previous + timedelta(milliseconds=1))
+        return stamp
+
     async def create(self, body: Document, agent: str, slug: str | None) -> Document:
         """``POST /create``: a new tree root; honours a client ``_id`` that is a valid ObjectId."""
         client_id = body.get("_id") if is_object_id(body.get("_id")) else None
@@ -139,6 +156,10 @@ class Writes:
         """``POST /bulkCreate``: every non-empty item becomes a new root, all in one transaction."""
         now = self._timestamp()
         client_ids = [item["_id"] for item in items if is_object_id(item.get("_id"))]
+        if len(client_ids) != len(set(client_ids)):
+            # The ChangeSet keys insertions by _id, so a repeated id would silently store one document
+            # while the response listed both; it is the same duplicate key the reference answers 409 for.
+            raise errors.Conflict(errors.DUPLICATE_ID)
         docs = [
             assemble(
                 self.naming,
@@ -248,7 +269,6 @@ class Writes:
         expected: Any = expected_header
         if expected is None and isinstance(body.get("__rerum"), dict):
             expected = body["__rerum"].get("isOverwritten")
-        now = self._timestamp()
 
         async def work(tx: WriteTransaction, changes: ChangeSet) -> Document:
             original = (await self._locked(tx, [key]))[key]
@@ -256,7 +276,7 @@ class Writes:
                 raise errors.NotFound("No object with this id could be found in RERUM. Cannot overwrite. ")
             edits.check_overwritable(original, agent, expected)
             changes.add_loaded([original])
-            doc = edits.overwritten(original, body, now)
+            doc = edits.overwritten(original, body, self._overwrite_stamp(original))
             changes.put(doc)
             return doc
 
@@ -299,7 +319,7 @@ def _edited_key(body: Document) -> str:
     if uri is None:
         raise errors.BadRequest(NO_ID_EDIT)
     if not is_http_url(uri):
-        raise errors.BadRequest(f"The '@id' or 'id' must be an http(s) URL of a RERUM object, not {uri!r}. ")
+        raise errors.BadRequest("The '@id' or 'id' must be the http(s) URL of a RERUM object. ")
     return last_path_segment(uri)
 
 

@@ -29,14 +29,17 @@ class ChangeSet:
     """The documents of one transaction as they are now, and what changed since they were loaded."""
 
     def __init__(self, loaded: Iterable[Document] = ()) -> None:
-        self._before: dict[str, Document] = {doc["_id"]: doc for doc in loaded}
+        # Loaded states are copied: the rules modify the documents they are given, and a change is
+        # only seen if the state it is compared with was left alone.
+        self._before: dict[str, Document] = {doc["_id"]: copy.deepcopy(doc) for doc in loaded}
         self._current: dict[str, Document] = {}
         self._inserted: dict[str, Document] = {}
 
     def add_loaded(self, docs: Iterable[Document]) -> None:
         """Make more loaded documents known (documents already known keep their current state)."""
         for doc in docs:
-            self._before.setdefault(doc["_id"], doc)
+            if doc["_id"] not in self._before:
+                self._before[doc["_id"]] = copy.deepcopy(doc)
 
     def get(self, object_id: str) -> Document | None:
         """The current state of a document in this transaction (a copy that is safe to modify)."""
