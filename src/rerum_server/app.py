@@ -14,8 +14,11 @@ from typing import Any
 
 from rerum_server import errors
 from rerum_server.auth.verify import AuthSettings, TokenVerifier
+from rerum_server.cache.client import CacheClient
+from rerum_server.cache.guard import CommitGuard
+from rerum_server.cache.safety import connect_check
 from rerum_server.reads import Reads
-from rerum_server.settings import Settings
+from rerum_server.settings import Settings, SettingsError
 from rerum_server.store.migrate import migrate
 from rerum_server.store.pool import open_pool
 from rerum_server.web.bodies import body_limit, parse_body
@@ -77,18 +80,46 @@ class RerumApp:
         )
         async with pool.acquire() as connection:
             await migrate(connection)
+        cache = self.cache_client(settings)
         self.services = Services(
             settings=settings,
-            reads=Reads(pool, settings.naming.id_prefix),
-            writes=Writes(pool, settings.naming),
+            reads=Reads(
+                pool, settings.naming.id_prefix, cache, max_entry_bytes=settings.cache_max_entry_bytes
+            ),
+            writes=Writes(
+                pool,
+                settings.naming,
+                guard=CommitGuard(
+                    cache, fence_ms=settings.cache_fence_ms, margin_ms=settings.fence_margin_ms
+                ),
+            ),
             verifier=TokenVerifier(auth_settings(settings)),
+            cache=cache,
         )
         self._worker = f"{socket.gethostname()}/{os.getpid()}".encode() if settings.worker_header else b""
+
+    def cache_client(self, settings: Settings) -> CacheClient | None:
+        """The worker's cache client (None when the cache is off); a seam for test-only variants."""
+        if not settings.cache_enabled:
+            return None
+        if not settings.redis_url:
+            raise SettingsError(
+                "CACHE_ENABLED is true but no Redis is configured: set REDIS_URL or REDIS_HOST."
+            )
+        return CacheClient.from_url(
+            settings.redis_url,
+            timeout_s=settings.redis_timeout_ms / 1000,
+            entry_ttl_ms=settings.cache_ttl_ms,
+            fence_ms=settings.cache_fence_ms,
+            redis_connect_func=connect_check(allow_allkeys=settings.allow_allkeys_eviction),
+        )
 
     async def shutdown(self) -> None:
         if self.services is not None:
             await self.services.verifier.aclose()
             await self.services.reads.pool.close()
+            if self.services.cache is not None:
+                await self.services.cache.aclose()
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "lifespan":
@@ -133,13 +164,15 @@ class RerumApp:
             if resolved is None:
                 raise errors.PageNotFound()
             route, request.params = resolved
-            method = "GET" if request.method == "HEAD" else request.method
-            handler = route.handlers.get(method)
-            if handler is None or (request.method == "HEAD" and "GET" not in route.handlers):
+            handler = route.handlers.get(request.method)
+            if handler is None and request.method == "HEAD":
+                handler = route.handlers.get("GET")
+            if handler is None:
                 raise errors.MethodNotAllowed(route.refusal, route.allow)
             response = await handler(request, services)
         except errors.RerumError as error:
             response = error_response(error, request, services.settings.rerum_prefix)
+            response.headers.extend(error.headers)
         except Exception:
             log.exception("unhandled error on %s %s", request.method, request.path)
             response = error_response(

@@ -32,6 +32,7 @@ class RerumError(Exception):
     def __init__(self, message: str = "", *, status: int | None = None) -> None:
         super().__init__(message)
         self.message = message
+        self.headers: list[tuple[str, str]] = []  # sent with the error response (e.g. X-Cache on a 404)
         if status is not None:
             self.status = status
 

@@ -1,125 +1,119 @@
-"""THE place a read is answered.
+"""THE place a read is answered: key + stamps → cache → store → fill.
 
-Each read returns an ``Answer``: the exact response body plus the header facts that depend on the
-data (content type, Link, Location, Last-Modified, Current-Overwritten-Version). The web layer adds
-what depends only on the request (ETag, 304, CORS, worker). Because the whole answer is a value, a
-cache can store it and a hit can rebuild the same bytes and headers as a miss.
+Every cacheable read names its entry (a digest of the endpoint and its normalised parameters) and
+the stamps its answer depends on, then goes through ``_through_cache``:
+
+1. one round trip (the read script) returns the entry if it is valid, else the generations of its
+   stamps as they are *before* the database read, and whether this reader may fill;
+2. on a miss, the database answers;
+3. the fill script stores that answer only if no generation moved and no fence appeared since 1.
+
+So an answer read before a write's COMMIT can never be stored after the write's response (the write
+changes the generations before COMMIT and again before it responds). With Redis unavailable the read
+is answered from the database (``BYPASS``); a reader never waits for Redis longer than its timeout.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+import asyncio
+import contextlib
+import uuid
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 import asyncpg
-import orjson
 
-from rerum_server import errors
+from rerum_server.answers import Answer, last_modified, ld_answer, list_answer, not_found, object_answer
+from rerum_server.cache import codec
+from rerum_server.cache.client import CacheClient, CacheUnavailable
+from rerum_server.cache.keys import read_digest
+from rerum_server.cache.stamps import ALL, SEARCHES, object_stamps, tree_stamps
 from rerum_server.store import documents
 from rerum_server.versioning import history
-from rerum_server.versioning.metadata import Document, is_deleted, negotiate, outbound_id
+from rerum_server.versioning.metadata import Document, is_deleted, negotiate
 
 if TYPE_CHECKING:
     from rerum_server.query.compile import SqlFilter
     from rerum_server.query.search import SearchRequest
 
-JSON = "application/json; charset=utf-8"
-JSON_LD = 'application/ld+json; charset=utf-8; profile="http://www.w3.org/ns/anno.jsonld"'
-LD_CONTEXT_LINK = (
-    '<http://store.rerum.io/v1/context.json>; rel="http://www.w3.org/ns/json-ld#context"; '
-    'type="application/ld+json"'
-)
-RESOURCE_LINK = '<http://www.w3.org/ns/ldp#Resource>; rel="type"'
-CONTAINER_LINK = 'application/ld+json;charset=utf-8;profile="http://www.w3.org/ns/anno.jsonld"'
-CONTAINER_TYPES = (
-    "ItemList",
-    "AnnotationPage",
-    "AnnotationList",
-    "AnnotationCollection",
-    "Sequence",
-    "Range",
-    "Canvas",
-    "List",
-    "Set",
-    "Collection",
-)
+HIT, MISS, BYPASS = "HIT", "MISS", "BYPASS"
+_LEASE_POLLS = 10
+_LEASE_POLL_S = 0.005
+_NO_HISTORY = "Cannot produce a history. There is no object in the database with id '{}'.  Check the URL."
+
+Probe = Callable[[str], Awaitable[None]]
 
 
-@dataclass(frozen=True)
-class Answer:
-    """A successful read: body bytes and the data-dependent headers."""
-
-    body: bytes
-    content_type: str
-    headers: tuple[tuple[str, str], ...] = field(default=())
-
-
-def _is_container(doc: Document) -> bool:
-    kind = doc.get("@type", doc.get("type"))
-    if isinstance(kind, str):
-        return any(name in kind for name in CONTAINER_TYPES)
-    if isinstance(kind, list):
-        return any(item in CONTAINER_TYPES for item in kind)
-    return False  # the reference crashed with 500 on numbers and objects
-
-
-def last_modified(doc: Document) -> str | None:
-    """RFC 1123 date of the last change, read as UTC (the reference used the host's local zone)."""
-    if is_deleted(doc):
-        stamp = doc["__deleted"].get("time")
-    else:
-        rerum = doc.get("__rerum") or {}
-        stamp = rerum.get("isOverwritten") or rerum.get("createdAt")
-    if not isinstance(stamp, str):
-        return None
-    try:
-        moment = datetime.strptime(stamp.split(".", 1)[0], "%Y-%m-%dT%H:%M:%S").replace(tzinfo=UTC)
-    except ValueError:
-        return None
-    return moment.strftime("%a, %d %b %Y %H:%M:%S GMT")
-
-
-def object_answer(doc: Document, id_prefix: str, *, extra: Document | None = None) -> Answer:
-    """The single-object response of GET id and of every mutation (``extra`` adds ``new_obj_state``)."""
-    out = negotiate(doc, id_prefix)
-    body = out if extra is None else out | extra
-    headers = [
-        ("Link", CONTAINER_LINK if _is_container(doc) else RESOURCE_LINK),
-        ("Allow", "GET,OPTIONS,HEAD,PUT,PATCH,DELETE,POST"),
-    ]
-    location = outbound_id(doc, id_prefix)
-    if location is not None:
-        headers.append(("Location", location))
-    return Answer(orjson.dumps(body), JSON_LD if doc.get("@context") else JSON, tuple(headers))
-
-
-def list_answer(docs: list[Document], id_prefix: str) -> Answer:
-    """An array response with RERUM's "LD headers" (query, since, history, search)."""
-    return ld_answer([negotiate(doc, id_prefix) for doc in docs])
-
-
-def ld_answer(items: list[Document]) -> Answer:
-    """An array of already negotiated documents with RERUM's "LD headers"."""
-    body = orjson.dumps(items)
-    return Answer(
-        body, JSON_LD, (("Allow", "GET,OPTIONS,HEAD,PUT,PATCH,DELETE,POST"), ("Link", LD_CONTEXT_LINK))
-    )
+async def _no_probe(point: str) -> None:
+    return None
 
 
 class Reads:
-    """All read operations over the worker's pool."""
+    """All read operations over the worker's pool, through the cache when one is configured."""
 
-    def __init__(self, pool: asyncpg.Pool, id_prefix: str) -> None:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        id_prefix: str,
+        cache: CacheClient | None = None,
+        *,
+        max_entry_bytes: int = 1 << 20,
+        probe: Probe = _no_probe,
+    ) -> None:
         self.pool = pool
         self.id_prefix = id_prefix
+        self.cache = cache
+        self.max_entry_bytes = max_entry_bytes
+        self._probe = probe  # pause points for tests that drive interleavings; a no-op otherwise
 
-    async def object(self, key: str) -> Answer:
+    async def _through_cache(
+        self, endpoint: str, identity: object, stamps: list[str], load: Callable[[], Awaitable[Answer]]
+    ) -> tuple[Answer, str]:
+        """Answer from a valid entry, or from ``load`` (filling the entry when that is provably safe).
+
+        ``identity`` is everything the answer is a function of besides the stored data (the endpoint's
+        normalised parameters); ``stamps`` name the stored data it depends on.
+        """
+        if self.cache is None:
+            return await load(), BYPASS
+        digest = read_digest(endpoint, identity)
+        stamps = [ALL, *stamps] if ALL not in stamps else stamps
+        lease = uuid.uuid4().hex
+        try:
+            seen = await self.cache.read(digest, stamps, endpoint, lease_token=lease, count=True)
+            for _ in range(_LEASE_POLLS):
+                if seen.hit or seen.fill != 2:
+                    break
+                # Another reader is filling this entry: wait briefly for it rather than all reading
+                # the database at once; never answer with an older value meanwhile.
+                await asyncio.sleep(_LEASE_POLL_S)
+                seen = await self.cache.read(digest, stamps, endpoint, lease_token=lease, count=False)
+        except CacheUnavailable:
+            self.cache.count_later("bypasses")
+            return await load(), BYPASS
+        if seen.hit and seen.value is not None:
+            return codec.decode(seen.value), HIT
+        answer = await load()
+        await self._probe("read:after-database")
+        if seen.fill == 1 and answer.cacheable:
+            value = codec.encode(answer)
+            if len(value) <= self.max_entry_bytes:
+                # A failed fill leaves the answer correct; only the entry is not stored.
+                with contextlib.suppress(CacheUnavailable):
+                    await self.cache.fill(digest, stamps, seen.generations, value, lease)
+        return answer, MISS
+
+    # ------------------------------------------------------------------ objects and trees
+
+    async def object(self, key: str) -> tuple[Answer, str]:
         """``GET /v1/id/{key}``: the object by ``_id`` or slug (a deleted one as its shell)."""
+        return await self._through_cache("id", key, object_stamps(key), lambda: self._load_object(key))
+
+    async def _load_object(self, key: str) -> Answer:
         async with self.pool.acquire() as connection:
             doc = await documents.find(connection, key)
         if doc is None:
-            raise errors.NotFound(f"No RERUM object with id '{key}'")
+            return not_found(f"No RERUM object with id '{key}'")
         answer = object_answer(doc, self.id_prefix)
         facts = [("Current-Overwritten-Version", (doc.get("__rerum") or {}).get("isOverwritten", "") or "")]
         modified = last_modified(doc)
@@ -127,47 +121,87 @@ class Reads:
             facts.append(("Last-Modified", modified))
         return Answer(answer.body, answer.content_type, answer.headers + tuple(facts))
 
-    async def history(self, key: str) -> Answer:
+    async def history(self, key: str) -> tuple[Answer, str]:
         """``GET /v1/history/{key}``: ancestors, nearest first."""
-        node, tree = await self._tree_of(key)
-        return list_answer(history.ancestors(node, tree), self.id_prefix)
+        return await self._tree_read("history", key, history.ancestors)
 
-    async def since(self, key: str) -> Answer:
+    async def since(self, key: str) -> tuple[Answer, str]:
         """``GET /v1/since/{key}``: descendants, depth-first."""
-        node, tree = await self._tree_of(key)
-        return list_answer(history.descendants(node, tree), self.id_prefix)
+        return await self._tree_read("since", key, history.descendants)
 
-    async def query(self, where: SqlFilter, limit: int, skip: int) -> list[Document]:
-        """``POST|HEAD /v1/api/query``: documents matching a compiled filter, in insertion order."""
+    async def _tree_read(
+        self, endpoint: str, key: str, walk: Callable[[Document, list[Document]], list[Document]]
+    ) -> tuple[Answer, str]:
+        # The tree a key belongs to is only known from the database, and the stamps must be known
+        # before the read whose answer is stored: find the root first, then read the tree and store
+        # the answer only if the tree still has that root.
         async with self.pool.acquire() as connection:
-            return await documents.matching(connection, where.sql, where.params, limit, skip)
+            node = await documents.find(connection, key)
+        root = None if node is None else history.tree_root_id(node)
 
-    async def search(self, request: SearchRequest, limit: int, skip: int) -> Answer:
-        """``POST /v1/api/search[/phrase]``: ranked hits, each with ``__rerum.score``."""
-        if not request.tsquery:
-            return ld_answer([])
-        async with self.pool.acquire() as connection:
-            hits = await documents.search(connection, request.tsquery, limit, skip)
-        items = []
-        for doc, score in hits:
-            item = negotiate(doc, self.id_prefix)
-            if isinstance(item.get("__rerum"), dict):
-                item["__rerum"] = item["__rerum"] | {"score": score}
-            items.append(item)
-        return ld_answer(items)
+        async def load() -> Answer:
+            loaded = await self._load_tree(key)
+            if isinstance(loaded, Answer):
+                return loaded
+            node, tree = loaded
+            answer = list_answer(walk(node, tree), self.id_prefix)
+            if history.tree_root_id(node) != root:
+                return Answer(answer.body, answer.content_type, answer.headers, cacheable=False)
+            return answer
 
-    async def _tree_of(self, key: str) -> tuple[Document, list[Document]]:
+        return await self._through_cache(endpoint, key, tree_stamps(key, root), load)
+
+    async def _load_tree(self, key: str) -> tuple[Document, list[Document]] | Answer:
         async with (
             self.pool.acquire() as connection,
             connection.transaction(readonly=True, isolation="repeatable_read"),
         ):
             node = await documents.find(connection, key)
             if node is None:
-                raise errors.NotFound(
-                    f"Cannot produce a history. There is no object in the database with id '{key}'.  Check the URL."
-                )
+                return not_found(_NO_HISTORY.format(key))
             if is_deleted(node):
-                raise errors.NotFound(f"Cannot produce a history. The object with id '{key}' is deleted.")
+                return not_found(f"Cannot produce a history. The object with id '{key}' is deleted.")
             root_id = history.tree_root_id(node)
             root = node if root_id == node["_id"] else await documents.find(connection, root_id or "")
             return node, ([node] if root is None else await documents.tree(connection, root))
+
+    # ------------------------------------------------------------------ queries and searches
+
+    async def query(
+        self,
+        where: SqlFilter,
+        limit: int,
+        skip: int,
+        *,
+        identity: object,
+        stamps: list[str],
+        endpoint: str = "query",
+    ) -> tuple[Answer, str]:
+        """``POST|HEAD /v1/api/query``: documents matching a compiled filter, in insertion order."""
+
+        async def load() -> Answer:
+            async with self.pool.acquire() as connection:
+                docs = await documents.matching(connection, where.sql, where.params, limit, skip)
+            return list_answer(docs, self.id_prefix)
+
+        return await self._through_cache(endpoint, [identity, limit, skip], stamps, load)
+
+    async def search(self, request: SearchRequest, limit: int, skip: int) -> tuple[Answer, str]:
+        """``POST /v1/api/search[/phrase]``: ranked hits, each with ``__rerum.score``."""
+        endpoint = "phrase" if request.phrase else "search"
+
+        async def load() -> Answer:
+            if not request.tsquery:
+                return ld_answer([])
+            async with self.pool.acquire() as connection:
+                hits = await documents.search(connection, request.tsquery, limit, skip)
+            items = []
+            for doc, score in hits:
+                item = negotiate(doc, self.id_prefix)
+                if isinstance(item.get("__rerum"), dict):
+                    item["__rerum"] = item["__rerum"] | {"score": score}
+                items.append(item)
+            return ld_answer(items)
+
+        identity = [request.tsquery, request.slop, limit, skip]
+        return await self._through_cache(endpoint, identity, [SEARCHES], load)

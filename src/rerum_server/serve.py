@@ -16,6 +16,7 @@ import asyncpg
 
 from rerum_server.auth.local_key import ensure_local_key
 from rerum_server.embedded.postgres import EmbeddedPostgres
+from rerum_server.embedded.redis import EmbeddedRedis
 from rerum_server.settings import Settings
 from rerum_server.store.migrate import migrate
 
@@ -30,8 +31,15 @@ async def _migrate_once(dsn: str) -> None:
         await connection.close()
 
 
-def serve(host: str, port: int, workers: int, data_dir: Path) -> None:
-    """Run the cluster until SIGINT/SIGTERM; stops the embedded PostgreSQL it started."""
+APP = "rerum_server.app:create_app"
+
+
+def serve(host: str, port: int, workers: int, data_dir: Path, *, app: str = APP) -> None:
+    """Run the cluster until SIGINT/SIGTERM; stops the embedded PostgreSQL and Redis it started.
+
+    ``app`` is the import path of the workers' ASGI factory (tests substitute deliberately broken
+    cache variants here to prove that their checks can fail).
+    """
     from granian import Granian
     from granian.constants import Interfaces
 
@@ -40,16 +48,21 @@ def serve(host: str, port: int, workers: int, data_dir: Path) -> None:
     os.environ["RERUM_DATA_DIR"] = str(data_dir)
     os.environ["PORT"] = str(port)
     embedded = None if os.environ.get("DATABASE_URL") else EmbeddedPostgres(data_dir)
+    embedded_redis: EmbeddedRedis | None = None
     try:
         if embedded is not None:
             os.environ["DATABASE_URL"] = embedded.start()
         settings = Settings.from_env()
+        if settings.cache_enabled and not settings.redis_url:
+            embedded_redis = EmbeddedRedis(data_dir, maxmemory=os.environ.get("RERUM_REDIS_MAXMEMORY", "256mb"))
+            os.environ["REDIS_URL"] = embedded_redis.start()
+            settings = Settings.from_env()
         if settings.uses_local_issuer:
             ensure_local_key(data_dir)
         asyncio.run(_migrate_once(settings.database_url))
         log.info("serving on http://%s:%d with %d workers", host, port, workers)
         Granian(
-            "rerum_server.app:create_app",
+            app,
             factory=True,
             address=host,
             port=port,
@@ -60,5 +73,7 @@ def serve(host: str, port: int, workers: int, data_dir: Path) -> None:
             log_access=False,
         ).serve()
     finally:
+        if embedded_redis is not None:
+            embedded_redis.stop()
         if embedded is not None:
             embedded.stop()

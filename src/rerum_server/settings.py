@@ -10,6 +10,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import quote
 
 from rerum_server.versioning.metadata import Naming
 
@@ -43,6 +44,31 @@ ENVIRONMENT: dict[str, tuple[str, str]] = {
     "READONLY": ("false", "`true`: every write answers 503"),
     "RERUM_WORKER_HEADER": ("true", "Send `X-Rerum-Worker: <host>/<pid>` on every response"),
     "RERUM_DB_POOL_SIZE": ("10", "PostgreSQL connections per worker"),
+    "CACHE_ENABLED": ("true", "`false`: no Redis at all; every cacheable read answers `X-Cache: BYPASS`"),
+    "CACHE_TTL": ("300000", "Lifetime of a cache entry, in milliseconds"),
+    "CACHE_MAX_ENTRY_BYTES": ("1048576", "Answers larger than this are not cached"),
+    "CACHE_FENCE_MS": ("10000", "Lifetime F of a write's fence; COMMIT must be acknowledged within F − 1 s"),
+    "CACHE_SELECTIVE_QUERIES": (
+        "true",
+        "Invalidate queries by their equality conditions (else: by every write)",
+    ),
+    "CACHE_ALLOW_ALLKEYS_EVICTION": (
+        "false",
+        "`true`: accept a Redis whose `maxmemory-policy` is `allkeys-*`",
+    ),
+    "REDIS_URL": ("", "`redis://`, `rediss://` (TLS) or `unix://` URL of the cache Redis; empty: see below"),
+    "REDIS_HOST": ("", "Host of the cache Redis when `REDIS_URL` is unset"),
+    "REDIS_PORT": ("6379", "Port with `REDIS_HOST`"),
+    "REDIS_USERNAME": ("", "ACL user with `REDIS_HOST`"),
+    "REDIS_PASSWORD": ("", "Password with `REDIS_HOST`"),
+    "REDIS_TLS": ("false", "`true`: TLS with `REDIS_HOST`"),
+    "REDIS_TIMEOUT_MS": ("250", "Connect and command timeout for Redis"),
+    "RERUM_REDIS_MAXMEMORY": ("256mb", "`maxmemory` of the embedded Redis that `rerum serve` starts"),
+    "RERUM_ADMIN_AGENTS": ("", "Space-separated agent URIs allowed to `POST /v1/api/cache/clear`"),
+    "RERUM_ADMIN_ROLE_CLAIM": (
+        "",
+        "Claim listing roles; a token whose roles include `rerum-admin` is admin too",
+    ),
     "RERUM_STATEMENT_TIMEOUT_MS": ("10000", "PostgreSQL statement timeout"),
 }
 
@@ -71,6 +97,24 @@ def _text(env: Mapping[str, str], name: str) -> str | None:
     return env.get(name, "").strip() or None
 
 
+def redis_url(env: Mapping[str, str]) -> str:
+    """``REDIS_URL``, or one built from the seed's ``REDIS_HOST``/``PORT``/``USERNAME``/``PASSWORD``/``TLS``."""
+    url = _text(env, "REDIS_URL")
+    if url is not None:
+        if not url.startswith(("redis://", "rediss://", "unix://")):
+            raise SettingsError("REDIS_URL must start with redis://, rediss:// or unix://.")
+        return url
+    host = _text(env, "REDIS_HOST")
+    if host is None:
+        return ""
+    port = _int(env, "REDIS_PORT", 1)
+    username = quote(_text(env, "REDIS_USERNAME") or "", safe="")
+    password = quote(_text(env, "REDIS_PASSWORD") or "", safe="")
+    credentials = f"{username}:{password}@" if username or password else ""
+    scheme = "rediss" if _bool(env, "REDIS_TLS") else "redis"
+    return f"{scheme}://{credentials}{host}:{port}/0"
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything a worker needs to know, resolved from the environment."""
@@ -92,6 +136,16 @@ class Settings:
     worker_header: bool
     pool_size: int
     statement_timeout_ms: int
+    cache_enabled: bool
+    cache_ttl_ms: int
+    cache_max_entry_bytes: int
+    cache_fence_ms: int
+    cache_selective_queries: bool
+    allow_allkeys_eviction: bool
+    redis_url: str
+    redis_timeout_ms: int
+    admin_agents: tuple[str, ...]
+    admin_role_claim: str | None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -122,7 +176,22 @@ class Settings:
             worker_header=_bool(env, "RERUM_WORKER_HEADER"),
             pool_size=_int(env, "RERUM_DB_POOL_SIZE", 1),
             statement_timeout_ms=_int(env, "RERUM_STATEMENT_TIMEOUT_MS", 100),
+            cache_enabled=_bool(env, "CACHE_ENABLED"),
+            cache_ttl_ms=_int(env, "CACHE_TTL", 1000),
+            cache_max_entry_bytes=_int(env, "CACHE_MAX_ENTRY_BYTES", 1024),
+            cache_fence_ms=_int(env, "CACHE_FENCE_MS", 2000),
+            cache_selective_queries=_bool(env, "CACHE_SELECTIVE_QUERIES"),
+            allow_allkeys_eviction=_bool(env, "CACHE_ALLOW_ALLKEYS_EVICTION"),
+            redis_url=redis_url(env),
+            redis_timeout_ms=_int(env, "REDIS_TIMEOUT_MS", 10),
+            admin_agents=tuple((_text(env, "RERUM_ADMIN_AGENTS") or "").split()),
+            admin_role_claim=_text(env, "RERUM_ADMIN_ROLE_CLAIM"),
         )
+
+    @property
+    def fence_margin_ms(self) -> int:
+        """How long before its fence expires a COMMIT must be acknowledged."""
+        return min(1000, self.cache_fence_ms // 4)
 
     @property
     def uses_local_issuer(self) -> bool:

@@ -17,6 +17,8 @@ from typing import Any, TypeVar
 import asyncpg
 
 from rerum_server import errors
+from rerum_server.cache.guard import CommitGuard
+from rerum_server.cache.stamps import write_stamps
 from rerum_server.identifiers import is_object_id, new_object_id
 from rerum_server.store.transaction import WriteTransaction
 from rerum_server.versioning import edits, history
@@ -66,16 +68,20 @@ class Writes:
         pool: asyncpg.Pool,
         naming: Naming,
         *,
+        guard: CommitGuard | None = None,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
         new_id: Callable[[], str] = new_object_id,
     ) -> None:
         self.pool = pool
         self.naming = naming
+        self.guard = guard or CommitGuard(None, fence_ms=0, margin_ms=0)
         self._now = now
         self._new_id = new_id
 
     async def _commit(self, work: Callable[[WriteTransaction, ChangeSet], Awaitable[T]]) -> T:
-        """Run ``work`` in a transaction, apply the ``Change`` it recorded, and commit."""
+        """Run ``work`` in a transaction, apply the ``Change`` it recorded, and commit it under the
+        cache's fence (``CommitGuard``): the stamps come from the old and new state of every document
+        the transaction touched."""
         for attempt in range(_ATTEMPTS):
             async with self.pool.acquire() as connection:
                 transaction = connection.transaction()
@@ -86,6 +92,7 @@ class Writes:
                     change: Change = changes.change()
                     if not change.is_empty:
                         await WriteTransaction(connection).apply(change)
+                    stamps = [] if change.is_empty else write_stamps(change)
                 except BaseException as exc:
                     await transaction.rollback()
                     if (
@@ -95,7 +102,7 @@ class Writes:
                         await asyncio.sleep(0)
                         continue
                     raise
-                await transaction.commit()
+                await self.guard.commit(transaction, stamps)
                 return result
         raise AssertionError("unreachable: the last attempt re-raises")
 

@@ -29,7 +29,7 @@ from tests.support.wire import (
 
 HTML = "text/html; charset=utf-8"
 TEXT = "text/plain; charset=utf-8"
-VOLATILE = {"date", "x-rerum-worker"}  # differ between two requests to a two-worker cluster
+VOLATILE = {"date", "x-rerum-worker", "x-cache"}  # differ between two requests (worker; MISS then HIT)
 
 
 def rfc1123_utc(stamp: str) -> str:

@@ -51,7 +51,16 @@ _FALLBACK_AGENT_CLAIMS = ("http://devstore.rerum.io/v1/agent", "http://store.rer
 # Asymmetric algorithms only.  ``none`` and HS* are never accepted whatever the issuer advertises:
 # with a JWKS of public keys, an HMAC "secret" would be public knowledge (the classic confusion attack).
 ALLOWED_ALGORITHMS: tuple[str, ...] = (
-    "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA",
+    "RS256",
+    "RS384",
+    "RS512",
+    "PS256",
+    "PS384",
+    "PS512",
+    "ES256",
+    "ES384",
+    "ES512",
+    "EdDSA",
 )
 # The challenge text is the reference's, byte for byte (it lists ES256K although we never accept it).
 _CHALLENGE_ALGS = 'DPoP algs="RS256 RS384 RS512 PS256 PS384 PS512 ES256 ES256K ES384 ES512 EdDSA"'
@@ -251,9 +260,12 @@ class TokenVerifier:
         verification failure), :class:`~rerum_server.errors.BadRequest` (header not ``<scheme> <token>``)
         or :class:`~rerum_server.errors.Forbidden` (valid token without a RERUM agent).
         """
-        token = _bearer_token(authorization)
-        claims = await self._verified_claims(token)
-        return _agent_from(claims, self._settings.agent_claim)
+        return (await self.verify(authorization))[0]
+
+    async def verify(self, authorization: str | None) -> tuple[str, dict[str, Any]]:
+        """Like :meth:`agent_for`, also returning the verified claims (for role checks)."""
+        claims = await self._verified_claims(_bearer_token(authorization))
+        return _agent_from(claims, self._settings.agent_claim), claims
 
     async def aclose(self) -> None:
         """Close the HTTP client if this verifier created it."""

@@ -7,7 +7,7 @@ from typing import Any
 import orjson
 
 from rerum_server import errors
-from rerum_server.reads import JSON, object_answer
+from rerum_server.answers import JSON, object_answer
 from rerum_server.versioning.metadata import Document, negotiate
 from rerum_server.web.bodies import is_empty_json, json_body
 from rerum_server.web.context import Services

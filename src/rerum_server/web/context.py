@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from rerum_server import errors
 from rerum_server.auth.verify import TokenVerifier
+from rerum_server.cache.client import CacheClient
 from rerum_server.reads import Reads
 from rerum_server.settings import Settings
 from rerum_server.web.http import Request
@@ -22,6 +23,7 @@ class Services:
     reads: Reads
     writes: Writes
     verifier: TokenVerifier
+    cache: CacheClient | None = None
 
     async def agent(self, request: Request) -> str:
         """The authenticated agent of a write request (READONLY gate first, as the reference does)."""

@@ -6,7 +6,7 @@ import html
 
 import orjson
 
-from rerum_server.reads import JSON
+from rerum_server.answers import JSON
 from rerum_server.web.context import Services
 from rerum_server.web.http import Request, Response
 

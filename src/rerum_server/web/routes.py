@@ -10,7 +10,7 @@ import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from rerum_server.web import changes, objects, pages
+from rerum_server.web import cache_admin, changes, objects, pages, queries
 from rerum_server.web.context import Services
 from rerum_server.web.http import Request, Response
 
@@ -18,6 +18,7 @@ Handler = Callable[[Request, Services], Awaitable[Response]]
 
 _CREATING = "Improper request method for creating, please use POST."
 _GET_ONLY = "Improper request method, please use GET."
+_SEARCHING = "Improper request method for search.  Please use POST."
 
 
 @dataclass(frozen=True)
@@ -28,7 +29,9 @@ class Route:
 
     @property
     def allow(self) -> str:
-        methods = list(self.handlers) + (["HEAD"] if "GET" in self.handlers else [])
+        methods = list(self.handlers) + (
+            ["HEAD"] if "GET" in self.handlers and "HEAD" not in self.handlers else []
+        )
         return ", ".join(methods)
 
 
@@ -48,6 +51,17 @@ ROUTES: tuple[Route, ...] = (
     _route("/v1/id/{id}", _GET_ONLY, GET=objects.get_object),
     _route("/v1/since/{id}", _GET_ONLY, GET=objects.get_since),
     _route("/v1/history/{id}", _GET_ONLY, GET=objects.get_history),
+    _route(
+        "/v1/api/query",
+        "Improper request method for requesting objects with matching properties.  Please use POST.",
+        POST=queries.query,
+        HEAD=queries.head_query,
+    ),
+    _route("/v1/api/search", _SEARCHING, POST=queries.search),
+    _route("/v1/api/search/phrase", _SEARCHING, POST=queries.search_phrase),
+    _route("/v1/api/cache/stats", _GET_ONLY, GET=cache_admin.stats),
+    _route("/v1/api/cache/health", _GET_ONLY, GET=cache_admin.health),
+    _route("/v1/api/cache/clear", "Improper request method.  Please use POST.", POST=cache_admin.clear),
     _route("/v1/api/create", _CREATING, POST=changes.create),
     _route("/v1/api/bulkCreate", _CREATING, POST=changes.bulk_create),
     _route(

@@ -1,0 +1,228 @@
+"""The cache protocol's round trips, each one atomic Lua script: read, fill, fence, release.
+
+Guarantees the callers rely on:
+- every script first checks that it runs on the server whose ``run_id`` names the namespace; on
+  another server it changes nothing and the client moves to the new namespace;
+- a timeout drops the connection (redis-py does), so a late reply is never read as the answer to the
+  next command, and every check lives inside the scripts, so a late command is harmless;
+- while Redis is failing, calls fail fast (``CacheUnavailable``) until a backoff with jitter has
+  passed, so no request waits on a dead Redis more than once per backoff period.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+import uuid
+from dataclasses import dataclass
+from importlib.resources import files
+from typing import Any
+
+import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import RedisError
+
+from rerum_server.cache.keys import Namespace
+
+log = logging.getLogger("rerum_server.cache")
+
+
+class CacheUnavailable(Exception):
+    """Redis did not answer in time, refused, or is in its backoff period."""
+
+
+@dataclass(frozen=True)
+class ReadResult:
+    """The outcome of the read script."""
+
+    hit: bool
+    value: bytes | None = None
+    generations: str = ""
+    fill: int = 0  # 1: this reader fills, 2: another reader holds the lease, 0: must not fill
+
+
+def _script(name: str) -> str:
+    lua = files("rerum_server.cache").joinpath("lua")
+    return lua.joinpath("prelude.lua").read_text() + "\n" + lua.joinpath(name).read_text()
+
+
+class ServerChanged(Exception):
+    """The script ran on a server with another run_id than the namespace's."""
+
+
+class CacheClient:
+    """One worker's connection to the cache Redis (a pool), its namespace and its backoff state."""
+
+    def __init__(
+        self,
+        redis: aioredis.Redis,
+        *,
+        entry_ttl_ms: int,
+        fence_ms: int,
+        lease_ms: int = 250,
+        backoff_cap_s: float = 5.0,
+    ) -> None:
+        self.redis = redis
+        self.entry_ttl_ms = entry_ttl_ms
+        self.generation_ttl_ms = 2 * entry_ttl_ms
+        self.fence_ms = fence_ms
+        self.lease_ms = lease_ms
+        self._backoff_cap_s = backoff_cap_s
+        self._failures = 0
+        self._retry_at = 0.0
+        self._namespace: Namespace | None = None
+        self._pending: dict[str, int] = {}
+        self._scripts = {name: redis.register_script(_script(name + ".lua")) for name in
+                         ("read", "fill", "fence", "release", "stats", "clear")}  # fmt: skip
+
+    @classmethod
+    def from_url(
+        cls, url: str, *, timeout_s: float, redis_connect_func: Any = None, **options: Any
+    ) -> CacheClient:
+        """A client for ``url`` (redis://, rediss://, unix://) with timeouts and no hidden retries."""
+        connection = aioredis.Redis.from_url(
+            url,
+            socket_timeout=timeout_s,
+            socket_connect_timeout=timeout_s,
+            retry=Retry(NoBackoff(), 0),
+            health_check_interval=0,
+            redis_connect_func=redis_connect_func,
+        )
+        return cls(connection, **options)
+
+    async def aclose(self) -> None:
+        await self.redis.aclose()
+
+    # ------------------------------------------------------------------ plumbing
+
+    async def namespace(self) -> Namespace:
+        if self._namespace is None:
+            info = await self._call(self.redis.info("server"))
+            self._namespace = Namespace(str(info["run_id"]))
+        return self._namespace
+
+    async def _call(self, awaitable: Any) -> Any:
+        if time.monotonic() < self._retry_at:
+            awaitable.close()
+            raise CacheUnavailable("Redis is in its reconnect backoff")
+        try:
+            result = await awaitable
+        except (TimeoutError, RedisError, OSError) as exc:
+            self._failures += 1
+            delay = min(self._backoff_cap_s, 0.05 * 2 ** min(self._failures, 10))
+            self._retry_at = time.monotonic() + random.uniform(delay / 2, delay)
+            raise CacheUnavailable(str(exc) or type(exc).__name__) from exc
+        self._failures = 0
+        return result
+
+    async def _run(self, name: str, keys: list[str], args: list[Any]) -> list[Any]:
+        """Run a script; on a changed server, move to the new namespace and raise ``ServerChanged``."""
+        result = await self._call(self._scripts[name](keys=keys, args=args))
+        if isinstance(result, list) and result and result[0] == -1:
+            self._namespace = None
+            raise ServerChanged(name)
+        return result
+
+    async def _scripted(self, name: str, build: Any) -> list[Any]:
+        """Run the script built by ``build(namespace)``, once more if the server changed meanwhile."""
+        for attempt in (1, 2):
+            namespace = await self.namespace()
+            keys, args = build(namespace)
+            try:
+                return await self._run(name, keys, [namespace.run_id, *args])
+            except ServerChanged:
+                if attempt == 2:
+                    raise CacheUnavailable("the Redis server changed twice during one call") from None
+        raise AssertionError("unreachable")
+
+    def count_later(self, field: str) -> None:
+        """Count an event that happened while Redis could not be told (bypasses, refused writes ...).
+
+        The counts travel with the next read script, so they cost no round trip of their own.
+        """
+        self._pending[field] = self._pending.get(field, 0) + 1
+
+    # ------------------------------------------------------------------ the protocol
+
+    async def read(
+        self, digest: str, stamps: list[str], endpoint: str, *, lease_token: str, count: bool
+    ) -> ReadResult:
+        """Fetch the entry and the state of its stamps in one round trip."""
+        pending, self._pending = self._pending, {}
+
+        def build(ns: Namespace) -> tuple[list[str], list[Any]]:
+            keys = [ns.born, ns.stats, ns.entry(digest), ns.lease(digest), *ns.stamp_keys(stamps)]
+            args = [uuid.uuid4().hex, self.generation_ttl_ms, self.lease_ms, lease_token, endpoint,
+                    1 if count else 0, self.fence_ms]  # fmt: skip
+            args += [item for field_count in pending.items() for item in field_count]
+            return keys, args
+
+        try:
+            result = await self._scripted("read", build)
+        except CacheUnavailable:
+            for field, amount in pending.items():
+                self._pending[field] = self._pending.get(field, 0) + amount
+            raise
+        if result[0] == 1:
+            return ReadResult(hit=True, value=result[1])
+        return ReadResult(hit=False, generations=result[1].decode(), fill=int(result[2]))
+
+    async def fill(
+        self, digest: str, stamps: list[str], generations: str, value: bytes, lease_token: str
+    ) -> bool:
+        """Store ``value`` unless a stamp's generation moved or a fence appeared since the read script."""
+
+        def build(ns: Namespace) -> tuple[list[str], list[Any]]:
+            keys = [ns.born, ns.stats, ns.entry(digest), ns.lease(digest), ns.index, ns.sizes,
+                    *ns.stamp_keys(stamps)]  # fmt: skip
+            return keys, [generations, value, self.entry_ttl_ms, lease_token]
+
+        namespace = await self.namespace()
+        keys, args = build(namespace)
+        # No retry on another server: the generations were seen in the old namespace.
+        result = await self._run("fill", keys, [namespace.run_id, *args])
+        return result == 1
+
+    async def fence(self, stamps: list[str], token: str) -> None:
+        """Before COMMIT: new generations and this write's fence on every stamp."""
+
+        def build(ns: Namespace) -> tuple[list[str], list[Any]]:
+            return [ns.born, ns.stats, *ns.stamp_keys(stamps)], [token, self.fence_ms, self.generation_ttl_ms]
+
+        await self._scripted("fence", build)
+
+    async def release(self, stamps: list[str], token: str) -> None:
+        """After COMMIT: new generations again and this write's fence removed."""
+
+        def build(ns: Namespace) -> tuple[list[str], list[Any]]:
+            return [ns.born, ns.stats, *ns.stamp_keys(stamps)], [token, self.generation_ttl_ms]
+
+        await self._scripted("release", build)
+
+    async def count(self, field: str, amount: int = 1) -> None:
+        """Add to a cluster-wide counter (best effort)."""
+        namespace = await self.namespace()
+        await self._call(self.redis.hincrby(namespace.stats, field, amount))
+
+    async def statistics(self) -> tuple[dict[str, int], int]:
+        """The cluster-wide counters and the number of live entries."""
+
+        def build(ns: Namespace) -> tuple[list[str], list[Any]]:
+            return [ns.born, ns.stats, ns.index, ns.sizes], []
+
+        result = await self._scripted("stats", build)
+        flat = result[1]
+        counters = {flat[i].decode(): int(flat[i + 1]) for i in range(0, len(flat), 2)}
+        return counters, int(result[2])
+
+    async def clear(self, all_stamp: str) -> tuple[int, int]:
+        """Make every entry unreachable (O(1)); returns the entries and bytes that were live."""
+
+        def build(ns: Namespace) -> tuple[list[str], list[Any]]:
+            keys = [ns.born, ns.stats, ns.index, ns.sizes, ns.generation(all_stamp)]
+            return keys, [uuid.uuid4().hex, self.generation_ttl_ms]
+
+        result = await self._scripted("clear", build)
+        return int(result[1]), int(result[2])

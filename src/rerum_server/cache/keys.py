@@ -1,0 +1,60 @@
+"""Redis key names, pure. Every key of one namespace shares one hash tag, so a script's keys always
+live in one hash slot (Redis Cluster) and the namespace is scoped by the server's ``run_id``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+
+@dataclass(frozen=True)
+class Namespace:
+    """The keys of one Redis server's cache (``run_id``): a restart or failover makes a new namespace."""
+
+    run_id: str
+
+    @property
+    def prefix(self) -> str:
+        return "rerum:{" + self.run_id + "}:"
+
+    @property
+    def born(self) -> str:
+        return self.prefix + "born"
+
+    @property
+    def stats(self) -> str:
+        return self.prefix + "stats"
+
+    @property
+    def index(self) -> str:
+        return self.prefix + "entries"
+
+    @property
+    def sizes(self) -> str:
+        return self.prefix + "sizes"
+
+    def entry(self, digest: str) -> str:
+        return self.prefix + "e:" + digest
+
+    def lease(self, digest: str) -> str:
+        return self.prefix + "l:" + digest
+
+    def generation(self, stamp: str) -> str:
+        return self.prefix + "g:" + stamp
+
+    def fence(self, stamp: str) -> str:
+        return self.prefix + "f:" + stamp
+
+    def stamp_keys(self, stamps: list[str]) -> list[str]:
+        """(generation, fence) key pairs, flattened, in the order of ``stamps``."""
+        return [key for stamp in stamps for key in (self.generation(stamp), self.fence(stamp))]
+
+
+def read_digest(endpoint: str, *parts: Any) -> str:
+    """A canonical key for a read: the endpoint and its normalised parameters (objects with sorted keys)."""
+    canonical = orjson.dumps([endpoint, *parts], option=orjson.OPT_SORT_KEYS)
+    return hashlib.blake2b(canonical, digest_size=16).hexdigest()

@@ -1,0 +1,43 @@
+-- Store an entry read from the database, only if nothing it depends on changed since the read began.
+-- KEYS: born, stats, entry, lease, entry index (zset), entry sizes (hash), then (gen, fence) per stamp.
+-- ARGV: run_id, generations seen before the database read, value, entry ttl ms, lease token.
+-- Returns 1 when stored, 0 when refused.
+local ENTRY, LEASE, INDEX, SIZES = KEYS[3], KEYS[4], KEYS[5], KEYS[6]
+local function drop_lease()
+    if redis.call('GET', LEASE) == ARGV[5] then
+        redis.call('DEL', LEASE)
+    end
+end
+local generations = {}
+for i, keys in ipairs(stamp_keys(7)) do
+    local generation = redis.call('GET', keys[1])
+    if not generation or fenced(keys[2]) then
+        redis.call('HINCRBY', STATS, 'refusedFills', 1)
+        drop_lease()
+        return 0
+    end
+    generations[i] = generation
+end
+if table.concat(generations, ' ') ~= ARGV[2] then
+    redis.call('HINCRBY', STATS, 'refusedFills', 1)
+    drop_lease()
+    return 0
+end
+redis.call('DEL', ENTRY)
+redis.call('HSET', ENTRY, 'g', ARGV[2], 'v', ARGV[3])
+redis.call('PEXPIRE', ENTRY, ARGV[4])
+drop_lease()
+-- Bookkeeping for the entries/bytes statistics: the index holds expiry times, the hash sizes.
+local size = string.len(ARGV[3])
+local previous = tonumber(redis.call('HGET', SIZES, ENTRY)) or 0
+redis.call('HSET', SIZES, ENTRY, size)
+redis.call('HINCRBY', STATS, 'bytes', size - previous)
+redis.call('ZADD', INDEX, now + tonumber(ARGV[4]), ENTRY)
+local expired = redis.call('ZRANGEBYSCORE', INDEX, '-inf', now, 'LIMIT', 0, 32)
+for _, key in ipairs(expired) do
+    redis.call('HINCRBY', STATS, 'bytes', -(tonumber(redis.call('HGET', SIZES, key)) or 0))
+    redis.call('HDEL', SIZES, key)
+    redis.call('ZREM', INDEX, key)
+end
+redis.call('HINCRBY', STATS, 'fills', 1)
+return 1

@@ -1,0 +1,58 @@
+"""The stamps of a query: selective (equality conditions) when the filter has them, pure.
+
+A filter "covers" itself with equality stamps when every document it can match must have one of
+them: a scalar equality or ``$in`` of scalars on a path (in any conjunct), or covers of every branch
+of an ``$or``. A write changes the equality stamps of every (path, scalar) leaf of its documents' old
+and new states, so a write that changes the result of a covered query shares a stamp with it.
+"""
+
+from __future__ import annotations
+
+from rerum_server.cache.stamps import ALL, ALL_QUERIES, UNSELECTIVE_QUERIES, equality_stamp
+from rerum_server.query.parse import AllOf, And, Cond, Eq, Field, Filter, In, Or, is_array_index
+
+
+def _cond_cover(path: str, cond: Cond) -> set[str] | None:
+    if isinstance(cond, Eq):
+        values: tuple[object, ...] = (cond.value,)
+    elif isinstance(cond, In):
+        values = cond.values
+    elif isinstance(cond, AllOf):
+        covers = [c for c in (_cond_cover(path, part) for part in cond.conds) if c is not None]
+        return min(covers, key=len) if covers else None
+    else:
+        return None
+    stamps = set()
+    for value in values:
+        # null also matches a missing field, which no leaf names
+        stamp = None if value is None else equality_stamp(path, value)
+        if stamp is None:
+            return None
+        stamps.add(stamp)
+    return stamps
+
+
+def cover(f: Filter) -> set[str] | None:
+    """Equality stamps that every document matching ``f`` has, or None."""
+    if isinstance(f, Field):
+        if any(is_array_index(segment) for segment in f.path):
+            return None
+        return _cond_cover(".".join(f.path), f.cond)
+    if isinstance(f, And):
+        covers = [c for c in (cover(part) for part in f.filters) if c is not None]
+        return min(covers, key=len) if covers else None
+    if isinstance(f, Or):
+        union: set[str] = set()
+        for part in f.filters:
+            part_cover = cover(part)
+            if part_cover is None:
+                return None
+            union |= part_cover
+        return union
+    return None
+
+
+def query_stamps(f: Filter, *, selective: bool = True) -> list[str]:
+    """What a query's cached result depends on."""
+    covered = cover(f) if selective else None
+    return [ALL, ALL_QUERIES, *(sorted(covered) if covered else [UNSELECTIVE_QUERIES])]
