@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from rerum_server.auth.local_key import mint_token
-from tests.support.database import TestDatabase, fingerprint
+from tests.support.database import DatabaseServer, fingerprint
 from tests.support.server import TEST_DATA, RunningServer
 
 AGENT_CLAIM = "http://store.rerum.io/agent"
@@ -24,14 +24,14 @@ def _process_name() -> str:
 
 
 @pytest.fixture(scope="session")
-def test_database() -> Iterator[TestDatabase]:
-    database = TestDatabase(_process_name())
+def test_database() -> Iterator[DatabaseServer]:
+    database = DatabaseServer(_process_name())
     yield database
     database.stop()
 
 
 @pytest.fixture(scope="session")
-def server(test_database: TestDatabase) -> Iterator[RunningServer]:
+def server(test_database: DatabaseServer) -> Iterator[RunningServer]:
     running = RunningServer(
         workers=2, data_dir=TEST_DATA / _process_name() / "server", database_url=test_database.new_database()
     )

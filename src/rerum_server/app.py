@@ -12,7 +12,10 @@ import socket
 from collections.abc import Callable
 from typing import Any
 
+import httpx
+
 from rerum_server import errors
+from rerum_server.auth.oidc_client import HTTP_TIMEOUT, ClientSettings, OidcClient
 from rerum_server.auth.verify import AuthSettings, TokenVerifier
 from rerum_server.cache.client import CacheClient
 from rerum_server.cache.guard import CommitGuard
@@ -65,6 +68,17 @@ def auth_settings(settings: Settings) -> AuthSettings:
     )
 
 
+def client_settings(settings: Settings) -> ClientSettings:
+    """The ``/client/*`` helpers' configuration: the issuer, the client credentials, the registration."""
+    return ClientSettings(
+        issuer_base_url=settings.issuer_base_url,
+        client_id=settings.client_id,
+        client_secret=settings.client_secret,
+        audience=settings.audience,
+        redirect_uri=settings.rerum_prefix,
+    )
+
+
 class RerumApp:
     """One worker's ASGI callable; its PostgreSQL pool lives from lifespan start-up to shutdown."""
 
@@ -95,6 +109,7 @@ class RerumApp:
             ),
             verifier=TokenVerifier(auth_settings(settings)),
             cache=cache,
+            oidc=OidcClient(httpx.AsyncClient(timeout=HTTP_TIMEOUT), client_settings(settings)),
         )
         self._worker = f"{socket.gethostname()}/{os.getpid()}".encode() if settings.worker_header else b""
 
@@ -111,6 +126,7 @@ class RerumApp:
             timeout_s=settings.redis_timeout_ms / 1000,
             entry_ttl_ms=settings.cache_ttl_ms,
             fence_ms=settings.cache_fence_ms,
+            namespace=settings.cache_namespace,
             redis_connect_func=connect_check(allow_allkeys=settings.allow_allkeys_eviction),
         )
 
@@ -120,6 +136,8 @@ class RerumApp:
             await self.services.reads.pool.close()
             if self.services.cache is not None:
                 await self.services.cache.aclose()
+            if self.services.oidc is not None:
+                await self.services.oidc.aclose()
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "lifespan":

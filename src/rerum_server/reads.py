@@ -19,7 +19,7 @@ import asyncio
 import contextlib
 import uuid
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import asyncpg
 
@@ -27,7 +27,15 @@ from rerum_server.answers import Answer, last_modified, ld_answer, list_answer, 
 from rerum_server.cache import codec
 from rerum_server.cache.client import CacheClient, CacheUnavailable
 from rerum_server.cache.keys import read_digest
-from rerum_server.cache.stamps import ALL, SEARCHES, object_stamps, tree_stamps
+from rerum_server.cache.stamps import (
+    ALL,
+    ALL_QUERIES,
+    SEARCHES,
+    UNSELECTIVE_QUERIES,
+    object_stamps,
+    tree_stamps,
+)
+from rerum_server.query import compile_filter, gog, parse_filter
 from rerum_server.store import documents
 from rerum_server.versioning import history
 from rerum_server.versioning.metadata import Document, is_deleted, negotiate
@@ -205,3 +213,112 @@ class Reads:
 
         identity = [request.tsquery, request.slop, limit, skip]
         return await self._through_cache(endpoint, identity, [SEARCHES], load)
+
+    # ------------------------------------------------------------------ Gallery of Glosses
+
+    # A GoG answer joins documents found by several conditions, so no equality stamp covers it: it
+    # depends on every query stamp (the unselective one changes with every write). Each read is one
+    # snapshot (its stages must agree) in which the planner only uses the indexes: every stage looks
+    # for exact URIs, which the planner cannot tell from common values (see documents.prefer_bitmap_scans).
+    _GOG_STAMPS = (ALL_QUERIES, UNSELECTIVE_QUERIES)
+
+    async def gog_fragments(self, manuscript: str, agent: str, limit: int, skip: int) -> tuple[Answer, str]:
+        """``POST /gog/fragmentsInManuscript``: the current WitnessFragments that one page (in ``_id``
+        order) of the agent's current annotations places in the manuscript witness."""
+
+        async def load() -> Answer:
+            async with (
+                self.pool.acquire() as connection,
+                connection.transaction(readonly=True, isolation="repeatable_read"),
+            ):
+                await documents.prefer_bitmap_scans(connection)  # every stage is selective: exact URIs
+                annotations = await self._gog_page(connection, manuscript, agent, limit, skip)
+                found = await self._gog_lookup(
+                    connection, gog.target_uris(annotations), lambda uris: gog.fragments(uris, leaf_only=True)
+                )
+            return ld_answer(gog.fragment_entries(annotations, found))
+
+        identity = ["fragments", manuscript, agent, limit, skip]
+        return await self._through_cache("gog", identity, list(self._GOG_STAMPS), load)
+
+    async def gog_glosses(self, manuscript: str, agent: str, limit: int, skip: int) -> tuple[Answer, str]:
+        """``POST /gog/glossesInManuscript``: the glosses referenced by annotations on the WitnessFragments
+        that one page of the agent's annotations places in the manuscript witness."""
+
+        async def load() -> Answer:
+            async with (
+                self.pool.acquire() as connection,
+                connection.transaction(readonly=True, isolation="repeatable_read"),
+            ):
+                await documents.prefer_bitmap_scans(connection)  # every stage is selective: exact URIs
+                annotations = await self._gog_page(connection, manuscript, agent, limit, skip)
+                found = await self._gog_lookup(
+                    connection,
+                    gog.target_uris(annotations),
+                    lambda uris: gog.fragments(uris, leaf_only=False),
+                )
+                fragment_uris = [entry["@id"] for entry in gog.fragment_entries(annotations, found)]
+                glossing = await self._gog_lookup(connection, fragment_uris, gog.gloss_references)
+            return ld_answer(gog.gloss_entries(fragment_uris, glossing))
+
+        identity = ["glosses", manuscript, agent, limit, skip]
+        return await self._through_cache("gog", identity, list(self._GOG_STAMPS), load)
+
+    async def gog_object(self, key: str) -> tuple[Answer, str]:
+        """``GET /gog/id/{key}``: the object expanded with its generator's current annotations on it.
+
+        An answer with an empty body and no 404 message means "not Gallery of Glosses data" (the handler
+        answers 403): like a 404 it depends only on the object, so it is cached under the same stamps.
+        """
+
+        async def load() -> Answer:
+            async with (
+                self.pool.acquire() as connection,
+                connection.transaction(readonly=True, isolation="repeatable_read"),
+            ):
+                await documents.prefer_bitmap_scans(connection)  # every stage is selective: exact URIs
+                obj = await documents.find(connection, key)
+                if obj is None:
+                    return not_found(f"No RERUM object with id '{key}'")
+                if not gog.is_gog_data(obj):
+                    return Answer(b"", "")
+                # A deleted object is answered as its shell, as /v1/id does: nothing describes it any more.
+                annotations = (
+                    []
+                    if is_deleted(obj)
+                    else await self._gog_all(connection, gog.describing_annotations(obj))
+                )
+            answer = object_answer(gog.expand(obj, annotations), self.id_prefix)
+            overwritten = (obj.get("__rerum") or {}).get("isOverwritten", "")
+            version = overwritten if isinstance(overwritten, str) else ""
+            return Answer(
+                answer.body, answer.content_type, (*answer.headers, ("Current-Overwritten-Version", version))
+            )
+
+        stamps = [*object_stamps(key), *self._GOG_STAMPS]
+        return await self._through_cache("gog", ["id", key], stamps, load)
+
+    async def _gog_page(
+        self, connection: asyncpg.Connection, manuscript: str, agent: str, limit: int, skip: int
+    ) -> list[Document]:
+        # The reference sorts this stage by _id before skip/limit, so pages are stable.
+        where = compile_filter(parse_filter(gog.manuscript_annotations(manuscript, agent)))
+        return await documents.matching(connection, where.sql, where.params, limit, skip, order_by_id=True)
+
+    async def _gog_all(self, connection: asyncpg.Connection, mongo_filter: dict[str, Any]) -> list[Document]:
+        where = compile_filter(parse_filter(mongo_filter))
+        return await documents.all_matching(connection, where.sql, where.params)
+
+    async def _gog_lookup(
+        self,
+        connection: asyncpg.Connection,
+        uris: list[str],
+        condition: Callable[[list[str]], dict[str, Any]],
+    ) -> list[Document]:
+        """The documents ``condition`` selects for any of ``uris`` (a ``$lookup``), one index-served query
+        per chunk of URIs, each document once."""
+        found: dict[str, Document] = {}
+        for chunk in gog.chunks(uris):
+            for doc in await self._gog_all(connection, condition(chunk)):
+                found.setdefault(doc["_id"], doc)
+        return list(found.values())

@@ -54,7 +54,11 @@ def serve(host: str, port: int, workers: int, data_dir: Path, *, app: str = APP)
             os.environ["DATABASE_URL"] = embedded.start()
         settings = Settings.from_env()
         if settings.cache_enabled and not settings.redis_url:
-            embedded_redis = EmbeddedRedis(data_dir, maxmemory=os.environ.get("RERUM_REDIS_MAXMEMORY", "256mb"))
+            embedded_redis = EmbeddedRedis(
+                data_dir,
+                maxmemory=os.environ.get("RERUM_REDIS_MAXMEMORY", "256mb"),
+                namespace=settings.cache_namespace,
+            )
             os.environ["REDIS_URL"] = embedded_redis.start()
             settings = Settings.from_env()
         if settings.uses_local_issuer:

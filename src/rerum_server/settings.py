@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote
 
@@ -40,6 +40,8 @@ ENVIRONMENT: dict[str, tuple[str, str]] = {
     "JWKS_URI": ("", "JWKS of the issuer when there is no discovery"),
     "RERUM_AGENT_CLAIM": ("http://store.rerum.io/agent", "Claim holding the agent URI"),
     "BOT_AGENT": ("", "Agent whose correctly signed tokens are accepted after expiry"),
+    "CLIENT_ID": ("", "OAuth client id of this server at the issuer, for the `/client/*` token helpers"),
+    "CLIENT_SECRET": ("", "OAuth client secret sent with `CLIENT_ID` to the issuer's token endpoint"),
     "DOWN": ("false", "`true`: every request but OPTIONS answers 503 (maintenance)"),
     "READONLY": ("false", "`true`: every write answers 503"),
     "RERUM_WORKER_HEADER": ("true", "Send `X-Rerum-Worker: <host>/<pid>` on every response"),
@@ -52,6 +54,7 @@ ENVIRONMENT: dict[str, tuple[str, str]] = {
         "true",
         "Invalidate queries by their equality conditions (else: by every write)",
     ),
+    "CACHE_NAMESPACE": ("rerum", "Prefix of every cache key (deployments sharing one Redis use different ones)"),
     "CACHE_ALLOW_ALLKEYS_EVICTION": (
         "false",
         "`true`: accept a Redis whose `maxmemory-policy` is `allkeys-*`",
@@ -131,6 +134,8 @@ class Settings:
     jwks_uri: str | None
     agent_claim: str
     bot_agent: str | None
+    client_id: str | None
+    client_secret: str | None = field(repr=False)  # never in logs or tracebacks
     down: bool
     read_only: bool
     worker_header: bool
@@ -142,6 +147,7 @@ class Settings:
     cache_fence_ms: int
     cache_selective_queries: bool
     allow_allkeys_eviction: bool
+    cache_namespace: str
     redis_url: str
     redis_timeout_ms: int
     admin_agents: tuple[str, ...]
@@ -171,6 +177,8 @@ class Settings:
             jwks_uri=_text(env, "JWKS_URI"),
             agent_claim=_text(env, "RERUM_AGENT_CLAIM") or ENVIRONMENT["RERUM_AGENT_CLAIM"][0],
             bot_agent=_text(env, "BOT_AGENT"),
+            client_id=_text(env, "CLIENT_ID"),
+            client_secret=_text(env, "CLIENT_SECRET"),
             down=_bool(env, "DOWN"),
             read_only=_bool(env, "READONLY"),
             worker_header=_bool(env, "RERUM_WORKER_HEADER"),
@@ -182,6 +190,7 @@ class Settings:
             cache_fence_ms=_int(env, "CACHE_FENCE_MS", 2000),
             cache_selective_queries=_bool(env, "CACHE_SELECTIVE_QUERIES"),
             allow_allkeys_eviction=_bool(env, "CACHE_ALLOW_ALLKEYS_EVICTION"),
+            cache_namespace=_text(env, "CACHE_NAMESPACE") or "rerum",
             redis_url=redis_url(env),
             redis_timeout_ms=_int(env, "REDIS_TIMEOUT_MS", 10),
             admin_agents=tuple((_text(env, "RERUM_ADMIN_AGENTS") or "").split()),

@@ -10,14 +10,14 @@ import pytest
 
 from rerum_server.auth.local_key import mint_token
 from tests.conftest import AGENT_CLAIM, OWNER
-from tests.support.database import TestDatabase
+from tests.support.database import DatabaseServer
 from tests.support.server import TEST_DATA, RunningServer
 
 pytestmark = pytest.mark.cluster
 
 
 @pytest.fixture(scope="module")
-def cluster(test_database: TestDatabase) -> Iterator[RunningServer]:
+def cluster(test_database: DatabaseServer) -> Iterator[RunningServer]:
     running = RunningServer(
         workers=4,
         data_dir=TEST_DATA / f"cluster-{id(test_database)}",

@@ -287,7 +287,7 @@ BOT = "https://store.rerum.io/v1/id/bot00000000000000000000003"
 
 
 @pytest.fixture(scope="module")
-def bot_server(server: RunningServer, test_database: database.TestDatabase) -> Iterator[RunningServer]:
+def bot_server(server: RunningServer, test_database: database.DatabaseServer) -> Iterator[RunningServer]:
     running = RunningServer(workers=1, data_dir=server.data_dir.parent / "bot",
                             database_url=test_database.new_database(),
                             env={"BOT_AGENT": BOT, "RERUM_AGENT_CLAIM": AGENT_CLAIM})  # fmt: skip

@@ -105,7 +105,7 @@ def test_worker_header_names_the_host_and_a_worker_process_of_the_server(server:
 
 
 @pytest.fixture(scope="module")
-def quiet_server(server: RunningServer, test_database: database.TestDatabase) -> Iterator[RunningServer]:
+def quiet_server(server: RunningServer, test_database: database.DatabaseServer) -> Iterator[RunningServer]:
     running = RunningServer(workers=1, data_dir=server.data_dir.parent / "quiet",
                             database_url=test_database.new_database(), env={"RERUM_WORKER_HEADER": "false"})  # fmt: skip
     yield running
@@ -431,7 +431,7 @@ def test_if_none_match_star_on_a_missing_object_is_still_404(client: httpx.Clien
 
 
 @pytest.fixture(scope="module")
-def down_server(server: RunningServer, test_database: database.TestDatabase) -> Iterator[RunningServer]:
+def down_server(server: RunningServer, test_database: database.DatabaseServer) -> Iterator[RunningServer]:
     running = AnsweringServer(workers=1, data_dir=server.data_dir.parent / "down",
                               database_url=test_database.new_database(), env={"DOWN": "true"})  # fmt: skip
     yield running

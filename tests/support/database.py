@@ -14,7 +14,7 @@ from rerum_server.embedded.postgres import EmbeddedPostgres
 from tests.support.server import TEST_DATA
 
 
-class TestDatabase:
+class DatabaseServer:
     """Owns a PostgreSQL server (embedded unless configured) and hands out fresh databases."""
 
     def __init__(self, name: str) -> None:

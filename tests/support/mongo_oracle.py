@@ -60,7 +60,9 @@ class QueryDatabase:
 
     def select(self, sql: str, params: tuple[Any, ...]) -> list[int]:
         """Indexes of the loaded documents that the SQL condition selects."""
-        rows = self.run(self.connection.fetch(f"SELECT id FROM rerum_objects WHERE {sql} ORDER BY seq", *params))
+        rows = self.run(
+            self.connection.fetch(f"SELECT id FROM rerum_objects WHERE {sql} ORDER BY seq", *params)
+        )
         return sorted(int(row["id"]) for row in rows)
 
     def find(self, filter_doc: dict[str, Any]) -> list[int]:

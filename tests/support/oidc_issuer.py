@@ -1,8 +1,10 @@
-"""A real, tiny OIDC issuer for tests: discovery document and JWKS over HTTP on 127.0.0.1.
+"""A real, tiny OIDC issuer for tests: discovery document, JWKS and token endpoint over HTTP on 127.0.0.1.
 
 It runs ``http.server.ThreadingHTTPServer`` in a daemon thread on a free port, so the verifier under
 test talks real HTTP (no mocked transport).  It holds RSA private keys, can rotate them, can be told to
-fail, counts the requests it serves, and signs tokens with :meth:`OidcIssuer.token`.
+fail, counts the requests it serves, and signs tokens with :meth:`OidcIssuer.token`.  Its token endpoint
+(``POST /oauth/token``) records each request (:attr:`OidcIssuer.token_requests`) and answers
+:attr:`OidcIssuer.token_reply` (success JSON by default, or whatever status and body a test sets).
 """
 
 from __future__ import annotations
@@ -15,8 +17,10 @@ import json
 import threading
 import time
 from collections import Counter
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from urllib.parse import parse_qs
 
 import jwt
 from cryptography.hazmat.primitives import serialization
@@ -24,6 +28,8 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 DISCOVERY_PATH = "/.well-known/openid-configuration"
 JWKS_PATH = "/jwks.json"
+AUTHORIZE_PATH = "/authorize"
+TOKEN_PATH = "/oauth/token"
 
 _HMAC_HASHES = {"HS256": hashlib.sha256, "HS384": hashlib.sha384, "HS512": hashlib.sha512}
 
@@ -61,8 +67,13 @@ def public_pem(key: rsa.RSAPrivateKey) -> bytes:
 def public_jwk(key: rsa.RSAPrivateKey, kid: str, alg: str | None = "RS256") -> dict[str, Any]:
     """The public JWK of ``key`` under ``kid``, declaring ``alg`` unless it is None."""
     numbers = key.public_key().public_numbers()
-    jwk: dict[str, Any] = {"kty": "RSA", "kid": kid, "use": "sig",
-                           "n": _b64url_uint(numbers.n), "e": _b64url_uint(numbers.e)}
+    jwk: dict[str, Any] = {
+        "kty": "RSA",
+        "kid": kid,
+        "use": "sig",
+        "n": _b64url_uint(numbers.n),
+        "e": _b64url_uint(numbers.e),
+    }
     if alg is not None:
         jwk["alg"] = alg
     return jwk
@@ -82,6 +93,25 @@ def unsigned_compact(header: dict[str, Any], claims: dict[str, Any], secret: byt
     return f"{signing_input}.{_b64url(signature)}"
 
 
+@dataclass(frozen=True)
+class TokenRequest:
+    """One request the token endpoint received: its headers, raw body and the decoded form fields."""
+
+    headers: dict[str, str]
+    body: bytes
+    form: dict[str, str]
+
+
+SUCCESS_REPLY: dict[str, Any] = {
+    "access_token": "issued-access-token",
+    "refresh_token": "issued-refresh-token",
+    "id_token": "issued-id-token",
+    "scope": "offline_access",
+    "expires_in": 86400,
+    "token_type": "Bearer",
+}
+
+
 class OidcIssuer:
     """A running issuer at :attr:`base_url`; use as a context manager or call :meth:`stop`."""
 
@@ -94,8 +124,14 @@ class OidcIssuer:
         self.algs: list[str] | None = ["RS256"] if algs is None else algs
         self.omit_algs = False  # True: leave id_token_signing_alg_values_supported out entirely
         self.fail_jwks = False  # True: /jwks.json answers 500
+        self.fail_discovery = False  # True: the discovery document answers 500
         self.jwk_alg: str | None = "RS256"  # the `alg` each published JWK declares (None: no `alg`)
         self.requests: Counter[str] = Counter()
+        self.token_requests: list[TokenRequest] = []
+        # (status, body) of the token endpoint's next answers; bytes are sent as they are, else as JSON;
+        # status 0 closes the connection without an answer.
+        self.token_reply: tuple[int, Any] = (200, SUCCESS_REPLY)
+        self.token_delay = 0.0  # seconds the token endpoint waits before answering
         self._lock = threading.Lock()
         self._generation = 1
         self.kid = "key-1"
@@ -109,6 +145,8 @@ class OidcIssuer:
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.issuer = self.base_url + "/"  # Auth0 style: the issuer ends with a slash
         self.jwks_uri = self.base_url + JWKS_PATH
+        self.authorization_endpoint = self.base_url + AUTHORIZE_PATH
+        self.token_endpoint = self.base_url + TOKEN_PATH
         # A short poll interval keeps stop() (and so every test's teardown) quick.
         self._thread = threading.Thread(
             target=self._server.serve_forever, args=(0.05,), name="oidc-issuer", daemon=True
@@ -145,7 +183,12 @@ class OidcIssuer:
 
     def discovery(self) -> dict[str, Any]:
         """The discovery document currently served."""
-        doc: dict[str, Any] = {"issuer": self.issuer, "jwks_uri": self.jwks_uri}
+        doc: dict[str, Any] = {
+            "issuer": self.issuer,
+            "jwks_uri": self.jwks_uri,
+            "authorization_endpoint": self.authorization_endpoint,
+            "token_endpoint": self.token_endpoint,
+        }
         if not self.omit_algs:
             doc["id_token_signing_alg_values_supported"] = self.algs
         return doc
@@ -157,12 +200,18 @@ class OidcIssuer:
 
     # -------------------------------------------------------------- tokens
 
-    def claims(self, agent: str | None, *, agent_claim: str, audience: str,
-               expires_in: int = 3600, **extra: Any) -> dict[str, Any]:
+    def claims(
+        self, agent: str | None, *, agent_claim: str, audience: str, expires_in: int = 3600, **extra: Any
+    ) -> dict[str, Any]:
         """Typical access-token claims from this issuer; ``extra`` overrides or adds (None removes)."""
         now = int(time.time())
-        claims: dict[str, Any] = {"iss": self.issuer, "aud": audience, "sub": "auth0|tester",
-                                  "iat": now, "exp": now + expires_in}
+        claims: dict[str, Any] = {
+            "iss": self.issuer,
+            "aud": audience,
+            "sub": "auth0|tester",
+            "iat": now,
+            "exp": now + expires_in,
+        }
         if agent is not None:
             claims[agent_claim] = agent
         for name, value in extra.items():
@@ -204,7 +253,9 @@ class OidcIssuer:
                 path = self.path.split("?", 1)[0]
                 with issuer._lock:
                     issuer.requests[path] += 1
-                if path == DISCOVERY_PATH:
+                if path == DISCOVERY_PATH and issuer.fail_discovery:
+                    self._send(500, {"error": "server_error"})
+                elif path == DISCOVERY_PATH:
                     self._send(200, issuer.discovery())
                 elif path == JWKS_PATH and not issuer.fail_jwks:
                     self._send(200, issuer.jwks())
@@ -213,8 +264,33 @@ class OidcIssuer:
                 else:
                     self._send(404, {"error": "not_found"})
 
+            def do_POST(self) -> None:
+                path = self.path.split("?", 1)[0]
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length)
+                with issuer._lock:
+                    issuer.requests[path] += 1
+                if path != TOKEN_PATH:
+                    self._send(404, {"error": "not_found"})
+                    return
+                form = {
+                    name: values[0]
+                    for name, values in parse_qs(body.decode(), keep_blank_values=True).items()
+                }
+                headers = {name.lower(): value for name, value in self.headers.items()}
+                with issuer._lock:
+                    issuer.token_requests.append(TokenRequest(headers, body, form))
+                    status, reply = issuer.token_reply
+                    delay = issuer.token_delay
+                if delay:
+                    time.sleep(delay)  # a slow issuer, for timeout tests
+                if status == 0:
+                    self.close_connection = True  # hang up without answering: a network failure
+                    return
+                self._send(status, reply)
+
             def _send(self, status: int, body: Any) -> None:
-                data = json.dumps(body).encode()
+                data = body if isinstance(body, bytes) else json.dumps(body).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(data)))

@@ -63,6 +63,7 @@ class CacheClient:
         fence_ms: int,
         lease_ms: int = 250,
         backoff_cap_s: float = 5.0,
+        namespace: str = "rerum",
     ) -> None:
         self.redis = redis
         self.entry_ttl_ms = entry_ttl_ms
@@ -72,6 +73,7 @@ class CacheClient:
         self._backoff_cap_s = backoff_cap_s
         self._failures = 0
         self._retry_at = 0.0
+        self._namespace_name = namespace
         self._namespace: Namespace | None = None
         self._pending: dict[str, int] = {}
         self._scripts = {name: redis.register_script(_script(name + ".lua")) for name in
@@ -100,7 +102,7 @@ class CacheClient:
     async def namespace(self) -> Namespace:
         if self._namespace is None:
             info = await self._call(self.redis.info("server"))
-            self._namespace = Namespace(str(info["run_id"]))
+            self._namespace = Namespace(str(info["run_id"]), self._namespace_name)
         return self._namespace
 
     async def _call(self, awaitable: Any) -> Any:

@@ -16,10 +16,11 @@ class Namespace:
     """The keys of one Redis server's cache (``run_id``): a restart or failover makes a new namespace."""
 
     run_id: str
+    name: str = "rerum"  # CACHE_NAMESPACE: deployments (or test runs) sharing one Redis stay apart
 
     @property
     def prefix(self) -> str:
-        return "rerum:{" + self.run_id + "}:"
+        return self.name + ":{" + self.run_id + "}:"
 
     @property
     def born(self) -> str:

@@ -25,8 +25,12 @@ def _free_port() -> int:
 class EmbeddedRedis:
     """Start with ``start()`` (returns the URL), stop with ``stop()``."""
 
-    def __init__(self, data_dir: Path, *, maxmemory: str = "256mb", port: int | None = None) -> None:
+    def __init__(
+        self, data_dir: Path, *, maxmemory: str = "256mb", port: int | None = None, namespace: str = "rerum"
+    ) -> None:
         self.directory = (data_dir / "redis").resolve()
+        self.namespace = namespace
+        self.mark_new = True  # only for servers whose namespace no write can have used yet
         self.maxmemory = maxmemory
         self.port = port
         self.process: subprocess.Popen[bytes] | None = None
@@ -55,7 +59,8 @@ class EmbeddedRedis:
             while True:
                 try:
                     client.ping()
-                    mark_new(client)
+                    if self.mark_new:
+                        mark_new(client, self.namespace)
                     return url
                 except redis.exceptions.ConnectionError as exc:
                     if self.process.poll() is not None or time.monotonic() > deadline:
@@ -76,11 +81,11 @@ class EmbeddedRedis:
         self.process = None
 
 
-def mark_new(client: redis.Redis) -> None:
+def mark_new(client: redis.Redis, namespace: str = "rerum") -> None:
     """Tell the cache protocol that this server has just started empty and no write ever fenced on it.
 
     A namespace normally refuses fills for one fence lifetime after its first use (a write fenced on
     the previous server may still commit); a server we started ourselves has no such write.
     """
     run_id = client.info("server")["run_id"]
-    client.set(Namespace(str(run_id)).born, 0, nx=True)
+    client.set(Namespace(str(run_id), namespace).born, 0, nx=True)

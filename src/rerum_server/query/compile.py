@@ -367,9 +367,11 @@ class _PredicateBuilder:
         """The leaf test of a condition on one reached value."""
         if isinstance(cond, Eq):
             if isinstance(cond.value, list):
-                # An array equals the whole value, or is an element of it.
+                # An array value is compared as a whole, and (where MongoDB looks into arrays) with each
+                # element of an array: the filter below binds elements, never the array itself.
                 return lambda x, expand: p_or(
-                    self.equals(x, cond.value), self.expand(x, expand, lambda v: self.equals(v, cond.value))
+                    self.equals(x, cond.value),
+                    self.expand(x, True, lambda v: self.equals(v, cond.value)) if expand else FALSE,
                 )
             return lambda x, expand: self.expand(x, expand, lambda v: self.equals(v, cond.value))
         if isinstance(cond, Compare | Regex) or (isinstance(cond, TypeIs) and "array" not in cond.types):

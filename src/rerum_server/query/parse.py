@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from rerum_server.errors import BadRequest
@@ -28,8 +28,15 @@ MAX_NODES = 20_000  # JSON nodes in the whole filter document
 MAX_PATH_SEGMENTS = 32
 MAX_NUMERIC_SEGMENTS = 4  # each numeric path component doubles the generated SQL (index and key readings)
 MAX_REGEX_LENGTH = 4096
-MAX_REGEX_COST = 5000  # rough count of automaton states the pattern expands to (bounded repeats multiply)
+# PostgreSQL's regex compiler expands a counted repeat {m,n} into n copies, and its optimisation passes grow
+# much faster than linearly when copies nest or can match the empty string: (a?){0,255} takes seconds to
+# compile, ((x|y*){0,16}){0,16} tens of seconds. These bounds keep every accepted pattern in milliseconds.
 MAX_REPEAT = 255  # PostgreSQL's regex engine refuses larger {m,n} bounds
+MAX_REGEX_COPIES = 20_000  # atoms once counted repeats are expanded
+MAX_NESTED_REPEAT = 256  # product of the bounds of counted repeats nested in one another
+MAX_EMPTY_REPEAT = 16  # the same, for counted repeats whose body can match the empty string
+MAX_OPTIONAL_ATOMS = 64  # optional parts (x?, x*, x{0,n}) once counted repeats are expanded
+MAX_WORD_BOUNDARIES = 8  # \b and \B (alternations of lookarounds: each doubles the automaton)
 MAX_INTEGER_DIGITS = 1000
 
 # ---------------------------------------------------------------------------------------------------------
@@ -471,6 +478,40 @@ def _literal(char: str) -> str:
     return f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}"
 
 
+@dataclass(frozen=True)
+class _Piece:
+    """A translated part of a pattern, with what the complexity bounds need to know about it."""
+
+    text: str
+    repeatable: bool = True  # anchors and \b cannot take a quantifier
+    nullable: bool = False  # can match the empty string
+    copies: int = 1  # atoms once counted repeats are expanded
+    optional: int = 0  # optional parts once counted repeats are expanded
+    boundaries: int = 0  # \b and \B once counted repeats are expanded
+    nesting: int = 1  # largest product of counted-repeat bounds along one nesting chain
+    counted: bool = False  # contains a counted repeat
+    assertion: bool = False  # contains ^, $, \A, \b or \B
+    final: bool = False  # contains a $, after which nothing may follow
+
+
+def _concatenate(pieces: list[_Piece], separator: str, alternatives: bool) -> _Piece:
+    nullable = any(p.nullable for p in pieces) if alternatives else all(p.nullable for p in pieces)
+    return _Piece(
+        separator.join(p.text for p in pieces),
+        nullable=nullable,
+        copies=sum(p.copies for p in pieces),
+        optional=sum(p.optional for p in pieces),
+        boundaries=sum(p.boundaries for p in pieces),
+        nesting=max((p.nesting for p in pieces), default=1),
+        counted=any(p.counted for p in pieces),
+        assertion=any(p.assertion for p in pieces),
+        final=any(p.final for p in pieces),
+    )
+
+
+_ANCHOR = {"repeatable": False, "nullable": True, "assertion": True}
+
+
 class _RegexTranslator:
     """A recursive-descent reader of the pattern that writes the equivalent ARE as it goes.
 
@@ -479,7 +520,8 @@ class _RegexTranslator:
     punctuation, groups ``(...)`` and ``(?:...)``, alternation, and the quantifiers ``* + ? {n} {n,} {n,m}``
     (lazy forms accepted: they change what is captured, never whether a string matches). Flags ``m``, ``s``
     and ``x`` are applied by the translation; ``i`` is passed to PostgreSQL. Everything else (backreferences,
-    lookaround, inline flags, possessive quantifiers, Unicode properties, ``\\Z``, a bare ``{`` ...) is refused.
+    lookaround, inline flags, possessive quantifiers, Unicode properties, ``\\Z``, a bare ``{`` ...) is refused,
+    and so are patterns beyond the complexity bounds above.
     """
 
     def __init__(self, pattern: str, options: str) -> None:
@@ -498,12 +540,16 @@ class _RegexTranslator:
             raise self.fail(f"patterns are limited to {MAX_REGEX_LENGTH} characters")
         if self.extended and any(char in _AMBIGUOUS_SPACE for char in self.text):
             raise self.fail("Unicode line separators are not supported with the 'x' option")
-        translated, cost = self.alternation()
+        translated = self.alternation()
         if self.pos < len(self.text):
             raise self.fail("unbalanced ')'")
-        if cost > MAX_REGEX_COST:
+        if (
+            translated.copies > MAX_REGEX_COPIES
+            or translated.optional > MAX_OPTIONAL_ATOMS
+            or translated.boundaries > MAX_WORD_BOUNDARIES
+        ):
             raise self.fail("the pattern is too complex")
-        return translated
+        return translated.text
 
     def peek(self) -> str | None:
         return self.text[self.pos] if self.pos < len(self.text) else None
@@ -524,56 +570,56 @@ class _RegexTranslator:
             else:
                 return
 
-    def alternation(self) -> tuple[str, int]:
+    def alternation(self) -> _Piece:
         branches = [self.sequence()]
         while self.peek() == "|":
             self.take()
             branches.append(self.sequence())
-        return "|".join(text for text, _ in branches), sum(cost for _, cost in branches)
+        return _concatenate(branches, "|", alternatives=True)
 
-    def sequence(self) -> tuple[str, int]:
-        parts: list[str] = []
-        total = 0
+    def sequence(self) -> _Piece:
+        parts: list[_Piece] = []
         while True:
             self.skip_extended_space()
             char = self.peek()
             if char is None or char in "|)":
-                return "".join(parts), total
-            atom, cost, repeatable = self.atom()
+                return _concatenate(parts, "", alternatives=False)
+            if parts and parts[-1].final:
+                raise self.fail("'$' may only end the pattern (or one of its top-level alternatives)")
+            piece = self.atom()
             self.skip_extended_space()
             if self.peek() in ("*", "+", "?", "{"):
-                if not repeatable:
+                if not piece.repeatable:
                     raise self.fail("a quantifier follows nothing it can repeat")
-                quantifier, factor = self.quantifier()
-                atom, cost = atom + quantifier, cost * factor
+                piece = self.quantified(piece)
                 self.skip_extended_space()
                 if self.peek() in ("*", "+", "?", "{"):
                     raise self.fail("multiple quantifiers in a row")
-            parts.append(atom)
-            total += cost
+            parts.append(piece)
 
-    def atom(self) -> tuple[str, int, bool]:
+    def atom(self) -> _Piece:
         char = self.take()
         if char == "(":
             return self.group()
         if char == "[":
-            return self.char_class(), 1, True
+            return _Piece(self.char_class())
         if char == ".":
-            return (".", 1, True) if self.dotall else ("[^\\u000a]", 1, True)
+            return _Piece("." if self.dotall else "[^\\u000a]")
         if char == "^":
-            return ("(?:^|(?<=\\u000a))" if self.multiline else "^"), 1, False
+            return _Piece("(?:^|(?<=\\u000a))" if self.multiline else "^", **_ANCHOR)
         if char == "$":
-            # PCRE's $ also matches before a final newline (and, with m, before any newline).
-            return ("(?=\\u000a|$)" if self.multiline else "(?=\\u000a?$)"), 1, False
+            # PCRE's $ also matches before a final newline (with m, before any newline). Because nothing may
+            # follow it, that newline can simply be consumed: a lookahead here costs PostgreSQL 100 times more.
+            return _Piece("(?:\\u000a|$)" if self.multiline else "\\u000a?$", final=True, **_ANCHOR)
         if char == "\\":
             return self.escape()
         if char in "*+?":
             raise self.fail("a quantifier follows nothing it can repeat")
         if char == "{":
             raise self.fail("a literal '{' must be escaped as '\\{'")
-        return _literal(char), 1, True
+        return _Piece(_literal(char))
 
-    def group(self) -> tuple[str, int, bool]:
+    def group(self) -> _Piece:
         if self.peek() == "?":
             self.take()
             if self.peek() != ":":
@@ -582,28 +628,28 @@ class _RegexTranslator:
         self.depth += 1
         if self.depth > 64:
             raise self.fail("groups are nested too deeply")
-        inner, cost = self.alternation()
+        inner = self.alternation()
         self.depth -= 1
         if self.peek() != ")":
             raise self.fail("missing ')'")
         self.take()
-        return f"(?:{inner})", cost, True
+        return replace(inner, text=f"(?:{inner.text})", repeatable=True)
 
-    def escape(self) -> tuple[str, int, bool]:
+    def escape(self) -> _Piece:
         if self.peek() is None:
             raise self.fail("the pattern ends with a backslash")
         char = self.take()
         if char in _ASCII_SETS:
-            return f"[{_ASCII_SETS[char]}]", 1, True
+            return _Piece(f"[{_ASCII_SETS[char]}]")
         if char.lower() in _ASCII_SETS:
-            return f"[^{_ASCII_SETS[char.lower()]}]", 1, True
+            return _Piece(f"[^{_ASCII_SETS[char.lower()]}]")
         if char == "b":
-            return _WORD_BOUNDARY, 1, False
+            return _Piece(_WORD_BOUNDARY, boundaries=1, **_ANCHOR)
         if char == "B":
-            return _NOT_WORD_BOUNDARY, 1, False
+            return _Piece(_NOT_WORD_BOUNDARY, boundaries=1, **_ANCHOR)
         if char == "A":
-            return "^", 1, False
-        return _literal(self.escaped_character(char)), 1, True
+            return _Piece("^", **_ANCHOR)
+        return _Piece(_literal(self.escaped_character(char)))
 
     def escaped_character(self, char: str) -> str:
         """The character an escape other than a class shorthand stands for (``char`` follows the backslash)."""
@@ -667,9 +713,17 @@ class _RegexTranslator:
             return "\b"
         return self.escaped_character(escaped)
 
-    def quantifier(self) -> tuple[str, int]:
+    def quantified(self, body: _Piece) -> _Piece:
+        """``body`` with the quantifier at the current position."""
+        if body.assertion:
+            # Repeated lookarounds make PostgreSQL's matching (and sometimes its compiler) explode.
+            raise self.fail("anchors and word boundaries cannot be repeated")
         char = self.peek()
-        if char == "{":
+        if char != "{":
+            self.take()
+            nullable = char != "+" or body.nullable
+            piece = replace(body, text=body.text + char, nullable=nullable, optional=body.optional + nullable)
+        else:
             match = _QUANTIFIER.match(self.text, self.pos)
             if match is None:
                 raise self.fail("a literal '{' must be escaped as '\\{'")
@@ -681,13 +735,22 @@ class _RegexTranslator:
             if high is not None and high < low:
                 raise self.fail("bad repetition range")
             text = f"{{{low}}}" if high == low else (f"{{{low},}}" if high is None else f"{{{low},{high}}}")
-            factor = (high if high is not None else low + 1) or 1
-        else:
-            self.take()
-            text, factor = char, 2
+            bound = max(high if high is not None else low + 1, 1)
+            nesting = (body.nesting if body.counted else 1) * bound
+            if nesting > (MAX_EMPTY_REPEAT if body.nullable else MAX_NESTED_REPEAT):
+                raise self.fail("the pattern is too complex")
+            piece = _Piece(
+                body.text + text,
+                nullable=low == 0 or body.nullable,
+                copies=body.copies * bound,
+                optional=body.optional * bound + (low == 0),
+                boundaries=body.boundaries * bound,
+                nesting=nesting,
+                counted=True,
+            )
         # A lazy marker changes what is captured, never whether a string matches: drop it.
         if self.peek() == "?":
             self.take()
         if self.peek() == "+":
             raise self.fail("possessive quantifiers are not supported")
-        return text, factor
+        return piece

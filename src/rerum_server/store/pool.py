@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
+from collections.abc import Awaitable, Callable
 
 import asyncpg
 
@@ -15,12 +16,22 @@ async def _rollback_if_open(connection: asyncpg.Connection) -> None:
         await connection.execute("ROLLBACK")
 
 
-async def open_pool(dsn: str, *, size: int, statement_timeout_ms: int) -> asyncpg.Pool:
-    """A pool whose connections are named ``rerum/<host>/<pid>`` so operators can tell workers apart."""
+async def open_pool(
+    dsn: str,
+    *,
+    size: int,
+    statement_timeout_ms: int,
+    init: Callable[[asyncpg.Connection], Awaitable[None]] | None = None,
+) -> asyncpg.Pool:
+    """A pool whose connections are named ``rerum/<host>/<pid>`` so operators can tell workers apart.
+
+    ``init`` runs on each new connection (tests use it to observe the queries a request makes).
+    """
     return await asyncpg.create_pool(
         dsn,
         min_size=1,
         max_size=size,
+        init=init,
         reset=_rollback_if_open,
         server_settings={
             "application_name": f"rerum/{socket.gethostname()}/{os.getpid()}",

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from rerum_server import errors
+from rerum_server.auth.oidc_client import OidcClient
 from rerum_server.auth.verify import TokenVerifier
 from rerum_server.cache.client import CacheClient
 from rerum_server.reads import Reads
@@ -24,6 +25,7 @@ class Services:
     writes: Writes
     verifier: TokenVerifier
     cache: CacheClient | None = None
+    oidc: OidcClient | None = None  # the /client/* helpers' client of the issuer
 
     async def agent(self, request: Request) -> str:
         """The authenticated agent of a write request (READONLY gate first, as the reference does)."""

@@ -10,7 +10,7 @@ import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from rerum_server.web import cache_admin, changes, objects, pages, queries
+from rerum_server.web import cache_admin, changes, client, gog, objects, pages, queries
 from rerum_server.web.context import Services
 from rerum_server.web.http import Request, Response
 
@@ -19,6 +19,7 @@ Handler = Callable[[Request, Services], Awaitable[Response]]
 _CREATING = "Improper request method for creating, please use POST."
 _GET_ONLY = "Improper request method, please use GET."
 _SEARCHING = "Improper request method for search.  Please use POST."
+_POST_ONLY = "Improper request method.  Please use POST."
 
 
 @dataclass(frozen=True)
@@ -92,6 +93,15 @@ ROUTES: tuple[Route, ...] = (
         "Improper request method for releasing, please use PATCH to release this object.",
         PATCH=changes.release,
     ),
+    _route("/v1/api/accessToken", _POST_ONLY, POST=client.request_new_access_token),
+    _route("/v1/api/refreshToken", _POST_ONLY, POST=client.request_new_refresh_token),
+    _route("/client/register", _GET_ONLY, GET=client.register),
+    _route("/client/request-new-access-token", _POST_ONLY, POST=client.request_new_access_token),
+    _route("/client/request-new-refresh-token", _POST_ONLY, POST=client.request_new_refresh_token),
+    _route("/client/verify", _GET_ONLY, GET=client.verify),
+    _route("/gog/fragmentsInManuscript", _POST_ONLY, POST=gog.fragments_in_manuscript),
+    _route("/gog/glossesInManuscript", _POST_ONLY, POST=gog.glosses_in_manuscript),
+    _route("/gog/id/{id}", _GET_ONLY, GET=gog.get_gog_object),
 )
 
 _LEGACY = (

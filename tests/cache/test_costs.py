@@ -1,0 +1,82 @@
+"""What the cache costs: a hit is one Redis round trip and no database query; a write adds two."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from tests.support.harness import AGENT, Harness
+
+
+def _count_round_trips(h: Harness) -> list[str]:
+    """Record every command the cache client sends (each ``execute_command`` is one round trip)."""
+    sent: list[str] = []
+    original: Callable[..., Any] = h.cache.redis.execute_command
+
+    async def counting(*args: Any, **options: Any) -> Any:
+        sent.append(str(args[0]))
+        return await original(*args, **options)
+
+    h.cache.redis.execute_command = counting  # type: ignore[method-assign]
+    return sent
+
+
+def test_a_hit_costs_one_redis_round_trip_and_no_database_query(in_harness: Any) -> None:
+    async def scenario(h: Harness) -> None:
+        doc = await h.writes.create({"n": 1}, AGENT, None)
+        assert (await h.read_json(h.reads.object(doc["_id"])))[1] == "MISS"
+        sent = _count_round_trips(h)
+        h.queries.clear()
+        body, status = await h.read_json(h.reads.object(doc["_id"]))
+        assert (body["n"], status) == (1, "HIT")
+        assert sent == ["EVALSHA"]
+        assert h.queries == []
+
+    in_harness(scenario)
+
+
+def test_a_miss_reads_the_database_once_and_fills_in_a_second_round_trip(in_harness: Any) -> None:
+    async def scenario(h: Harness) -> None:
+        doc = await h.writes.create({"n": 1}, AGENT, None)
+        sent = _count_round_trips(h)
+        h.queries.clear()
+        assert (await h.read_json(h.reads.object(doc["_id"])))[1] == "MISS"
+        assert sent == ["EVALSHA", "EVALSHA"]
+        assert len(h.queries) == 1
+
+    in_harness(scenario)
+
+
+def test_a_write_adds_two_redis_round_trips_fence_and_release(in_harness: Any) -> None:
+    async def scenario(h: Harness) -> None:
+        doc = await h.writes.create({"n": 1}, AGENT, None)
+        sent = _count_round_trips(h)
+        await h.writes.overwrite({"@id": doc["@id"], "n": 2}, AGENT, None)
+        assert sent == ["EVALSHA", "EVALSHA"]
+        counters, _ = await h.cache.statistics()
+        assert counters["fences"] == 2  # the create and the overwrite
+
+    in_harness(scenario)
+
+
+def test_concurrent_misses_of_one_key_read_the_database_once(in_harness: Any) -> None:
+    """Stampede protection: one reader holds the lease and fills; the others wait for its entry."""
+    import asyncio
+
+    async def scenario(h: Harness) -> None:
+        doc = await h.writes.create({"n": 1}, AGENT, None)
+        h.queries.clear()
+        gate = h.probes.arm("read:after-database")
+        first = asyncio.create_task(h.read_json(h.reads.object(doc["_id"])))
+        await asyncio.wait_for(gate.reached.wait(), timeout=20)
+        others = [asyncio.create_task(h.read_json(h.reads.object(doc["_id"]))) for _ in range(10)]
+        # the others are now polling the lease; let the first reader fill
+        gate.resume.set()
+        results = await asyncio.gather(first, *others)
+        assert all(body["n"] == 1 for body, _ in results)
+        database_reads = [q for q in h.queries if "FROM rerum_objects" in q]
+        hits = sum(status == "HIT" for _, status in results)
+        assert len(database_reads) + hits == 11
+        assert len(database_reads) < 11
+
+    in_harness(scenario)

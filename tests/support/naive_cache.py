@@ -1,0 +1,72 @@
+"""Deliberately broken caches, for negative controls only: the tests must catch their stale reads.
+
+- ``StaleFillCacheClient``: the usual "delete after the write, fill after the read" cache; its fill
+  takes the generations current at fill time instead of those seen before the database read.
+- ``LocalCacheClient``: per-process caches invalidated only in the process that wrote (the
+  reference server's PM2 design); ``create_app`` runs a whole cluster with it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rerum_server.app import RerumApp
+from rerum_server.cache.client import CacheClient, ReadResult
+from rerum_server.settings import Settings
+
+
+class StaleFillCacheClient(CacheClient):
+    async def fill(
+        self, digest: str, stamps: list[str], generations: str, value: bytes, lease_token: str
+    ) -> bool:
+        current = await self.read(digest, stamps, "naive", lease_token=lease_token, count=False)
+        if current.hit:
+            return False
+        return await super().fill(digest, stamps, current.generations, value, lease_token)
+
+
+class LocalCacheClient(CacheClient):
+    """A process-local dict standing in for Redis: no fences, no cross-process invalidation."""
+
+    def __init__(self) -> None:
+        self.entries: dict[str, tuple[set[str], bytes]] = {}
+
+    async def read(
+        self, digest: str, stamps: list[str], endpoint: str, *, lease_token: str, count: bool
+    ) -> ReadResult:
+        if digest in self.entries:
+            return ReadResult(hit=True, value=self.entries[digest][1])
+        return ReadResult(hit=False, generations="", fill=1)
+
+    async def fill(
+        self, digest: str, stamps: list[str], generations: str, value: bytes, lease_token: str
+    ) -> bool:
+        self.entries[digest] = (set(stamps), value)
+        return True
+
+    async def fence(self, stamps: list[str], token: str) -> None:
+        touched = set(stamps)
+        for digest in [d for d, (entry_stamps, _) in self.entries.items() if entry_stamps & touched]:
+            del self.entries[digest]
+
+    async def release(self, stamps: list[str], token: str) -> None:
+        return None
+
+    def count_later(self, field: str) -> None:
+        return None
+
+    async def statistics(self) -> tuple[dict[str, int], int]:
+        return {}, len(self.entries)
+
+    async def aclose(self) -> None:
+        return None
+
+
+class LocalCacheApp(RerumApp):
+    def cache_client(self, settings: Settings) -> Any:
+        return LocalCacheClient()
+
+
+def create_app() -> RerumApp:
+    """The ASGI factory of a cluster whose workers each keep their own cache."""
+    return LocalCacheApp()
