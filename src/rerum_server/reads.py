@@ -45,6 +45,9 @@ if TYPE_CHECKING:
     from rerum_server.query.search import SearchRequest
 
 HIT, MISS, BYPASS = "HIT", "MISS", "BYPASS"
+# A query first lists up to this many matches through the GIN index (see documents.matching): the
+# planner cannot estimate `doc @> ...` and would otherwise walk the whole table in seq order.
+QUERY_PROBE = 1000
 _LEASE_POLLS = 10
 _LEASE_POLL_S = 0.005
 _NO_HISTORY = "Cannot produce a history. There is no object in the database with id '{}'.  Check the URL."
@@ -189,7 +192,9 @@ class Reads:
 
         async def load() -> Answer:
             async with self.pool.acquire() as connection:
-                docs = await documents.matching(connection, where.sql, where.params, limit, skip)
+                docs = await documents.matching(
+                    connection, where.sql, where.params, limit, skip, probe=QUERY_PROBE
+                )
             return list_answer(docs, self.id_prefix)
 
         return await self._through_cache(endpoint, [identity, limit, skip], stamps, load)

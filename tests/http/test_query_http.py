@@ -310,7 +310,7 @@ JSON_VALUES = st.recursive(
 BODIES = st.one_of(st.dictionaries(KEYS, JSON_VALUES, max_size=4), st.lists(JSON_VALUES, max_size=3))
 
 
-@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(body=BODIES)
 def test_fuzz_random_json_bodies_never_cause_a_server_error(http: httpx.Client, body: Any) -> None:
     raw = json.dumps(body).encode()  # the standard library writes integers beyond 64 bits too

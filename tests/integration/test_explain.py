@@ -194,14 +194,7 @@ SELECTIVE = {
     "$or": {"$or": [{"@type": "sc:Manifest"}, {"creator": "https://example.org/people/5"}]},
     "and-size": {"@type": "AnnotationPage", "__rerum.history.next": {"$size": 0}},
 }
-NOT_YET = pytest.mark.xfail(
-    strict=True,
-    reason="Reads.query runs documents.matching without `probe`: with `ORDER BY seq LIMIT` and the planner's "
-    "1% guess for `doc @> ...`, it walks the primary key (the whole table for a rare value)",
-)
-
-
-@pytest.mark.parametrize("name", [pytest.param(name, marks=NOT_YET) for name in SELECTIVE])
+@pytest.mark.parametrize("name", list(SELECTIVE))
 def test_query_equalities_are_index_scans(loaded: str, name: str) -> None:
     where = _compiled(SELECTIVE[name])
     plans = asyncio.run(_plans(loaded, lambda reads: reads.query(where, 100, 0, identity=None, stamps=[])))

@@ -8,6 +8,8 @@ and new states, so a write that changes the result of a covered query shares a s
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from rerum_server.cache.stamps import ALL, ALL_QUERIES, UNSELECTIVE_QUERIES, equality_stamp
 from rerum_server.query.parse import AllOf, And, Cond, Eq, Field, Filter, In, Or, is_array_index
 
@@ -18,8 +20,7 @@ def _cond_cover(path: str, cond: Cond) -> set[str] | None:
     elif isinstance(cond, In):
         values = cond.values
     elif isinstance(cond, AllOf):
-        covers = [c for c in (_cond_cover(path, part) for part in cond.conds) if c is not None]
-        return min(covers, key=len) if covers else None
+        return _smallest(_cond_cover(path, part) for part in cond.conds)
     else:
         return None
     stamps = set()
@@ -32,6 +33,13 @@ def _cond_cover(path: str, cond: Cond) -> set[str] | None:
     return stamps
 
 
+def _smallest(covers: Iterable[set[str] | None]) -> set[str] | None:
+    """The smallest cover, the same whatever the order of the conjuncts (a filter's keys may come in any
+    order, and one cache entry must always be read with the same stamps)."""
+    found = [c for c in covers if c is not None]
+    return min(found, key=lambda c: (len(c), sorted(c))) if found else None
+
+
 def cover(f: Filter) -> set[str] | None:
     """Equality stamps that every document matching ``f`` has, or None."""
     if isinstance(f, Field):
@@ -39,8 +47,7 @@ def cover(f: Filter) -> set[str] | None:
             return None
         return _cond_cover(".".join(f.path), f.cond)
     if isinstance(f, And):
-        covers = [c for c in (cover(part) for part in f.filters) if c is not None]
-        return min(covers, key=len) if covers else None
+        return _smallest(cover(part) for part in f.filters)
     if isinstance(f, Or):
         union: set[str] = set()
         for part in f.filters:

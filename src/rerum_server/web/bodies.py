@@ -154,7 +154,7 @@ def pagination(request: Request, default_limit: int, max_limit: int, max_skip: i
     """RERUM's ``limit`` and ``skip``: non-positive or unparseable → defaults; clamped to the caps."""
     limit = parse_int(request.query("limit"))
     skip = parse_int(request.query("skip"))
-    limit = default_limit if limit is None or limit <= 0 else min(limit, max_limit)
+    limit = min(default_limit if limit is None or limit <= 0 else limit, max_limit)
     skip = 0 if skip is None or skip <= 0 else min(skip, max_skip)
     return limit, skip
 
