@@ -32,7 +32,7 @@ import subprocess
 import sys
 import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from importlib import metadata
@@ -126,8 +126,8 @@ class Result:
 # --------------------------------------------------------------------------- machine
 
 
-def machine_info(pg_version: str) -> dict[str, str]:
-    """Describe the machine and software versions the numbers were measured on."""
+def machine_info(pg_version: str, packages: Sequence[str] = PACKAGES) -> dict[str, str]:
+    """Describe the machine and the versions of ``packages`` the numbers were measured on."""
     cpu = "unknown"
     with contextlib.suppress(OSError):
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -150,7 +150,7 @@ def machine_info(pg_version: str) -> dict[str, str]:
         "wrk": wrk_version(),
         "load avg": " ".join(f"{x:.2f}" for x in os.getloadavg()) + " (1/5/15 min, at start)",
     }
-    for package in PACKAGES:
+    for package in packages:
         try:
             info[package] = metadata.version(package)
         except metadata.PackageNotFoundError:
