@@ -59,7 +59,9 @@ def test_negative_control_per_process_caches_serve_stale_reads(test_database: Da
         tally = run_pairs(_api(naive), rounds=10)
     finally:
         naive.stop()
-    assert sum(tally.stale.values()) > 0, "the race test failed to detect a cache known to be stale"
+    stale = sum(tally.stale.values())
+    assert stale > 0, "the race test failed to detect a cache known to be stale"
+    print(f"\nper-process caches: {stale} stale of {sum(tally.pairs.values())} pairs: {dict(tally.stale)}")
 
 
 def test_stats_from_any_worker_sum_the_requests_of_all_workers(cluster: RunningServer) -> None:
