@@ -1,4 +1,4 @@
-"""The ``rerum`` command: ``serve`` (the cluster) and ``token`` (a bearer token for a local server)."""
+"""The ``rerum`` command: ``serve`` (the cluster), ``token`` (a bearer token for a local server), ``verify``."""
 
 from __future__ import annotations
 
@@ -71,3 +71,86 @@ def token(agent: str, data_dir: Path, expires: int) -> None:
             expires_in=expires,
         )
     )
+
+
+@main.command()
+@click.option("--url", help="Base URL of the deployment to verify, e.g. http://127.0.0.1:3001.")
+@click.option(
+    "--duration", type=click.FloatRange(min=1), default=60, show_default=True, help="Seconds of workload."
+)
+@click.option(
+    "--clients", type=click.IntRange(min=1), default=16, show_default=True, help="Concurrent clients."
+)
+@click.option("--token", envvar="TOKEN", help="Bearer token for the writes (default: minted from DATA_DIR).")
+@click.option(
+    "--data-dir",
+    type=click.Path(path_type=Path),
+    default=_default_data_dir,
+    show_default="./rerum-data",
+    help="Data dir of a local server, whose key signs a token when --token is not given.",
+)
+@click.option("--save", "save_to", type=click.Path(dir_okay=False, path_type=Path), help="Save the history.")
+@click.option(
+    "--check",
+    "check_path",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Re-check a saved history instead of running.",
+)
+def verify(
+    url: str | None,
+    duration: float,
+    clients: int,
+    token: str | None,
+    data_dir: Path,
+    save_to: Path | None,
+    check_path: Path | None,
+) -> None:
+    """Run concurrent clients against URL, check the history for stale reads, print the table.
+
+    Exits 1 if any read was stale, phantom or non-monotonic, a query or search missed or kept a version,
+    or an answer matched no single state (torn). How it decides: docs/verify.md.
+    """
+    from rerum_server.verify.checker import check
+    from rerum_server.verify.history import load
+    from rerum_server.verify.report import render
+    from rerum_server.verify.run import VERIFY_AGENT
+    from rerum_server.verify.run import verify as run_verification
+    from rerum_server.verify.workload import WorkloadConfig
+
+    if check_path is not None:
+        try:
+            history = load(check_path)
+            report = check(history)
+        except ValueError as exc:  # includes HistoryError: a history the checker cannot judge
+            raise click.ClickException(f"{check_path}: {exc}") from exc
+    else:
+        if url is None:
+            raise click.UsageError("Give --url (a deployment to verify) or --check (a saved history).")
+        if token is None:
+            token = _local_token(data_dir, VERIFY_AGENT)
+        click.echo(f"Running {clients} clients for {duration:g} s against {url} ...", err=True)
+        config = WorkloadConfig(url=url.rstrip("/"), token=token, duration_s=duration, clients=clients)
+        history, report = run_verification(config, save_to=save_to)
+        if report.total_checked == 0:
+            # Nothing was checked (bad token, wrong URL...): that must not pass as "0 anomalies".
+            failed = next((op for op in history.operations if op.outcome != "ok"), None)
+            reason = "no operation completed" if failed is None else f"{failed.kind}: {failed.error}"
+            raise click.ClickException(f"No read could be checked against {url} ({reason}).")
+    click.echo(render(history, report))
+    if not report.ok:
+        raise SystemExit(1)
+
+
+def _local_token(data_dir: Path, agent: str) -> str:
+    """A token signed by the local key of the server using DATA_DIR (as `rerum token` mints)."""
+    from rerum_server.auth.local_key import local_key_path, mint_token
+
+    try:
+        settings = Settings.from_env()
+    except SettingsError as exc:
+        raise click.ClickException(str(exc)) from exc
+    if not settings.uses_local_issuer:
+        raise click.ClickException("An OIDC issuer is configured; pass a token from it with --token.")
+    if not local_key_path(data_dir).exists():
+        raise click.ClickException(f"No local signing key in {data_dir}; pass --token or --data-dir.")
+    return mint_token(data_dir.resolve(), agent, agent_claim=settings.agent_claim, audience=settings.audience)

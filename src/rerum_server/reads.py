@@ -191,7 +191,12 @@ class Reads:
         """``POST|HEAD /v1/api/query``: documents matching a compiled filter, in insertion order."""
 
         async def load() -> Answer:
-            async with self.pool.acquire() as connection:
+            # One snapshot: the index probe and the page fetch are two statements, and an answer must
+            # show the store at one moment (the history checker caught torn answers without it).
+            async with (
+                self.pool.acquire() as connection,
+                connection.transaction(readonly=True, isolation="repeatable_read"),
+            ):
                 docs = await documents.matching(
                     connection, where.sql, where.params, limit, skip, probe=QUERY_PROBE
                 )

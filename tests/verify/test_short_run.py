@@ -1,0 +1,106 @@
+"""A short `rerum verify` run against a 4-worker cluster, and its negative control.
+
+The run uses the code `rerum verify` runs (``rerum_server.verify.run.verify``): 16 clients, each request
+on a new connection, a mixed workload on small pools of objects, every operation checked.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from rerum_server.auth.local_key import mint_token
+from rerum_server.cli import main
+from rerum_server.verify.checker import ANOMALY_KINDS
+from rerum_server.verify.history import READ_KINDS, WRITE_KINDS, load
+from rerum_server.verify.report import render
+from rerum_server.verify.run import verify
+from rerum_server.verify.workload import WorkloadConfig
+from tests.conftest import AGENT_CLAIM, OWNER
+from tests.support.database import DatabaseServer
+from tests.support.server import PROJECT, TEST_DATA, RunningServer
+
+pytestmark = pytest.mark.cluster
+
+
+# Known server bug (not a cache bug): a query's GIN probe and its fetch run in two snapshots
+# (store/documents.py `_probed`), so a write committing between them yields an answer no single state
+# had (a version linking to a new version the answer lacks). The checker reports it as "torn".
+def _cluster(test_database: DatabaseServer, name: str, **options: object) -> RunningServer:
+    return RunningServer(
+        workers=4,
+        data_dir=TEST_DATA / f"{name}-{os.getpid()}",
+        database_url=test_database.new_database(),
+        **options,  # type: ignore[arg-type]
+    )
+
+
+def _config(server: RunningServer, duration_s: float) -> WorkloadConfig:
+    token = mint_token(Path(server.data_dir).resolve(), OWNER, agent_claim=AGENT_CLAIM)
+    return WorkloadConfig(url=server.url, token=token, duration_s=duration_s, clients=16)
+
+
+@pytest.fixture(scope="module")
+def cluster(test_database: DatabaseServer) -> Iterator[RunningServer]:
+    running = _cluster(test_database, "verify")
+    yield running
+    running.stop()
+
+
+def test_a_twenty_second_run_of_sixteen_clients_finds_no_anomaly(
+    cluster: RunningServer, tmp_path: Path
+) -> None:
+    history, report = verify(_config(cluster, 20), save_to=tmp_path / "history.jsonl")
+    print("\n" + render(history, report))
+
+    kinds = {op.kind for op in history.operations}
+    assert kinds == {*READ_KINDS, *WRITE_KINDS}, kinds
+    assert len(history.operations) >= 2000, len(history.operations)
+    assert report.total_checked >= 1000, report.total_checked
+    assert all(op.outcome == "ok" for op in history.operations), [
+        op for op in history.operations if op.outcome != "ok"
+    ][:3]
+    assert len({op.worker for op in history.operations}) == 4  # reads and writes spread over every worker
+    assert load(tmp_path / "history.jsonl") == history
+    for anomaly in ANOMALY_KINDS:
+        assert report.count(anomaly) == 0, (anomaly, [a.detail for a in report.examples])
+    assert report.ok
+
+
+def test_rerum_verify_runs_against_a_url_then_rechecks_the_saved_history(
+    cluster: RunningServer, tmp_path: Path
+) -> None:
+    saved = tmp_path / "history.jsonl"
+    runner = CliRunner()
+    args = ["verify", "--url", cluster.url, "--duration", "3", "--clients", "4"]
+    result = runner.invoke(main, [*args, "--data-dir", str(cluster.data_dir), "--save", str(saved)])
+    assert "reads checked:" in result.stdout, result.output
+    # A torn query (see TORN_QUERY_BUG) is rare in so short a run, but it is an anomaly: exit 1.
+    assert result.exit_code == (0 if "anomalies: 0 " in result.stdout else 1), result.output
+    again = runner.invoke(main, ["verify", "--check", str(saved)])
+    assert (again.exit_code, again.stdout) == (result.exit_code, result.stdout)
+    assert runner.invoke(main, ["verify"]).exit_code == 2  # neither --url nor --check
+    # A run that could check nothing (here: every write refused, 401) must not pass as "0 anomalies".
+    refused = runner.invoke(main, [*args[:3], "--duration", "1", "--clients", "2", "--token", "not-a-token"])
+    assert refused.exit_code == 1 and "No read could be checked" in refused.output, refused.output
+    assert "401" in refused.output
+
+
+def test_negative_control_per_process_caches_fail_the_checker(test_database: DatabaseServer) -> None:
+    """The same run against per-worker caches (the reference's design) must report stale reads."""
+    naive = _cluster(
+        test_database,
+        "verify-naive",
+        app="tests.support.naive_cache:create_app",
+        env={"PYTHONPATH": str(PROJECT)},
+    )
+    try:
+        history, report = verify(_config(naive, 8))
+    finally:
+        naive.stop()
+    print("\n" + render(history, report))
+    assert report.count("stale") > 0, "the checker failed to detect a cache known to be stale"
