@@ -77,12 +77,22 @@ async def health(request: Request, services: Services) -> Response:
         "runId": info.get("run_id"),
         "role": info.get("role"),
         "evictionPolicy": info.get("maxmemory_policy"),
-        "persistence": info.get("aof_enabled") == "1" or info.get("rdb_bgsave_in_progress") == "1",
+        "persistence": info.get("aof_enabled") == "1" or await _snapshots(services),
         "maxmemory": int(info.get("maxmemory", 0)),
         "usedMemory": int(info.get("used_memory", 0)),
         "problems": found,
     }
     return _json(body, 200 if not found else 503)
+
+
+async def _snapshots(services: Services) -> bool | None:
+    """Whether RDB snapshots are configured (None when CONFIG is disabled, as on many managed services)."""
+    assert services.cache is not None
+    try:
+        config = await services.cache.redis.config_get("save")
+    except Exception:  # CONFIG refused or Redis gone: unknown, not an error of the health check
+        return None
+    return bool(config.get("save"))
 
 
 async def clear(request: Request, services: Services) -> Response:
