@@ -45,10 +45,6 @@ class Answer:
     not_found: str | None = None
     cacheable: bool = True
 
-    @property
-    def is_empty_list(self) -> bool:
-        return self.body == b"[]"
-
 
 def not_found(message: str) -> Answer:
     """A 404 as an answer, so that "no such object" can be cached like any other answer."""

@@ -203,11 +203,6 @@ class CacheClient:
 
         await self._scripted("release", build)
 
-    async def count(self, field: str, amount: int = 1) -> None:
-        """Add to a cluster-wide counter (best effort)."""
-        namespace = await self.namespace()
-        await self._call(self.redis.hincrby(namespace.stats, field, amount))
-
     async def statistics(self) -> tuple[dict[str, int], int]:
         """The cluster-wide counters and the number of live entries."""
 

@@ -42,7 +42,6 @@ def parse_body(request: Request, raw: bytes) -> None:
     charset = _charset(content_type)
     if charset is not None and not charset.startswith("utf-"):
         raise errors.UnsupportedMediaType(f'unsupported charset "{charset.upper()}"')
-    request.raw_body = raw
     if kind in _JSON_TYPES:
         request.body_kind = "json"
         if not raw.strip():

@@ -20,7 +20,6 @@ class Request:
     path: str
     query_string: str
     headers: dict[str, str]
-    raw_body: bytes = b""
     body: Any = None  # parsed JSON (dict/list), text (str), or None when there was no parseable body
     body_kind: str | None = None  # "json", "text" or None
     params: dict[str, str] = field(default_factory=dict)
