@@ -55,6 +55,7 @@ from stack_apps.redis_get import REDIS_URL_FILE
 from web_stack import (
     CpuSnapshot,
     WrkStats,
+    add_shared_machine_options,
     free_port,
     log_tail,
     machine_info,
@@ -844,27 +845,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--warmup", type=int, default=3, help="seconds of unmeasured load first (3)")
     parser.add_argument("--threads", type=int, default=2, help="wrk threads (2)")
     parser.add_argument("--connections", type=int, default=16, help="wrk connections (16)")
-    parser.add_argument(
-        "--quiet-wait",
-        type=float,
-        default=0.0,
-        help="on a shared machine: wait up to this many seconds before each measurement for other "
-        "processes to go quiet (0: do not wait)",
-    )
-    parser.add_argument(
-        "--quiet-below",
-        type=float,
-        default=10.0,
-        help="what --quiet-wait counts as quiet: others' CPU share below this percent (10)",
-    )
-    parser.add_argument(
-        "--attempts",
-        type=int,
-        default=1,
-        help="measure each cell up to this many times while others' CPU share is above --quiet-below, "
-        "keeping the least disturbed attempt (1)",
-    )
-    parser.add_argument("--json", type=Path, help="also write machine info and results to this file")
+    add_shared_machine_options(parser)
     args = parser.parse_args(argv)
     positive = (args.documents, args.ids, args.write_objects, args.mix_objects, args.targets, args.workers,
                 args.duration, args.threads, args.connections, args.attempts)  # fmt: skip

@@ -55,6 +55,7 @@ from rerum_server.query.search import phrase_search, word_search
 from rerum_server.store import documents
 from web_stack import (
     CpuSnapshot,
+    add_shared_machine_options,
     free_port,
     log_tail,
     machine_info,
@@ -936,27 +937,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--parameters", type=int, default=1000, help="different request bodies per operation (1000)"
     )
     parser.add_argument("--rebuild", action="store_true", help="regenerate the datasets even if stored")
-    parser.add_argument(
-        "--quiet-wait",
-        type=float,
-        default=0.0,
-        help="on a shared machine: wait up to this many seconds before each measurement for other "
-        "processes to go quiet (0: do not wait)",
-    )
-    parser.add_argument(
-        "--quiet-below",
-        type=float,
-        default=10.0,
-        help="what --quiet-wait counts as quiet: others' CPU share below this percent (10)",
-    )
-    parser.add_argument(
-        "--attempts",
-        type=int,
-        default=1,
-        help="measure each cell up to this many times while others' CPU share is above --quiet-below, "
-        "keeping the least disturbed attempt (1)",
-    )
-    parser.add_argument("--json", type=Path, help="also write machine info and results to this file")
+    add_shared_machine_options(parser)
     args = parser.parse_args(argv)
     try:
         args.sizes = [int(s) for s in args.sizes.split(",") if s.strip()]

@@ -554,24 +554,8 @@ def format_table(results: list[Result]) -> str:
 # --------------------------------------------------------------------------- main
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    """Parse the command line."""
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    # Whole seconds: wrk rejects fractional durations such as "0.5s".
-    parser.add_argument("--duration", type=int, default=10, help="seconds of load per measurement (10)")
-    parser.add_argument("--warmup", type=int, default=2, help="seconds of unmeasured load first (2)")
-    parser.add_argument("--threads", type=int, default=2, help="wrk threads (2)")
-    parser.add_argument("--connections", type=int, default=64, help="wrk connections (64)")
-    parser.add_argument("--workers", type=int, default=4, help="server worker processes (4)")
-    parser.add_argument("--rows", type=int, default=10_000, help="rows in the table (10000)")
-    parser.add_argument(
-        "--variant",
-        action="append",
-        choices=[v.name for v in VARIANTS],
-        help="measure only this variant (repeatable; default all)",
-    )
+def add_shared_machine_options(parser: argparse.ArgumentParser) -> None:
+    """The options every benchmark here takes for a machine shared with other work, and ``--json``."""
     parser.add_argument(
         "--quiet-wait",
         type=float,
@@ -593,6 +577,27 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "keeping the least disturbed attempt (1)",
     )
     parser.add_argument("--json", type=Path, help="also write machine info and results to this file")
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """Parse the command line."""
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    # Whole seconds: wrk rejects fractional durations such as "0.5s".
+    parser.add_argument("--duration", type=int, default=10, help="seconds of load per measurement (10)")
+    parser.add_argument("--warmup", type=int, default=2, help="seconds of unmeasured load first (2)")
+    parser.add_argument("--threads", type=int, default=2, help="wrk threads (2)")
+    parser.add_argument("--connections", type=int, default=64, help="wrk connections (64)")
+    parser.add_argument("--workers", type=int, default=4, help="server worker processes (4)")
+    parser.add_argument("--rows", type=int, default=10_000, help="rows in the table (10000)")
+    parser.add_argument(
+        "--variant",
+        action="append",
+        choices=[v.name for v in VARIANTS],
+        help="measure only this variant (repeatable; default all)",
+    )
+    add_shared_machine_options(parser)
     args = parser.parse_args(argv)
     if min(args.duration, args.rows, args.workers, args.attempts) <= 0 or args.warmup < 0:
         parser.error("--duration, --rows, --workers and --attempts must be positive, --warmup not negative")
