@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 import asyncpg
@@ -76,6 +76,20 @@ class Reads:
         self.cache = cache
         self.max_entry_bytes = max_entry_bytes
         self._probe = probe  # pause points for tests that drive interleavings; a no-op otherwise
+
+    @contextlib.asynccontextmanager
+    async def _snapshot(self, *, exact_lookups: bool = False) -> AsyncIterator[asyncpg.Connection]:
+        """A connection in a read-only REPEATABLE READ transaction: every statement of one answer sees
+        the store at one moment. ``exact_lookups``: the statements look for exact URIs, which the planner
+        cannot tell from common values, so only index scans are allowed (see documents.prefer_bitmap_scans).
+        """
+        async with (
+            self.pool.acquire() as connection,
+            connection.transaction(readonly=True, isolation="repeatable_read"),
+        ):
+            if exact_lookups:
+                await documents.prefer_bitmap_scans(connection)
+            yield connection
 
     async def _through_cache(
         self, endpoint: str, identity: object, stamps: list[str], load: Callable[[], Awaitable[Answer]]
@@ -163,10 +177,7 @@ class Reads:
         return await self._through_cache(endpoint, key, tree_stamps(key, root), load)
 
     async def _load_tree(self, key: str) -> tuple[Document, list[Document]] | Answer:
-        async with (
-            self.pool.acquire() as connection,
-            connection.transaction(readonly=True, isolation="repeatable_read"),
-        ):
+        async with self._snapshot() as connection:
             node = await documents.find(connection, key)
             if node is None:
                 return not_found(_NO_HISTORY.format(key))
@@ -193,10 +204,7 @@ class Reads:
         async def load() -> Answer:
             # One snapshot: the index probe and the page fetch are two statements, and an answer must
             # show the store at one moment (the history checker caught torn answers without it).
-            async with (
-                self.pool.acquire() as connection,
-                connection.transaction(readonly=True, isolation="repeatable_read"),
-            ):
+            async with self._snapshot() as connection:
                 docs = await documents.matching(
                     connection, where.sql, where.params, limit, skip, probe=QUERY_PROBE
                 )
@@ -237,11 +245,7 @@ class Reads:
         order) of the agent's current annotations places in the manuscript witness."""
 
         async def load() -> Answer:
-            async with (
-                self.pool.acquire() as connection,
-                connection.transaction(readonly=True, isolation="repeatable_read"),
-            ):
-                await documents.prefer_bitmap_scans(connection)  # every stage is selective: exact URIs
+            async with self._snapshot(exact_lookups=True) as connection:
                 annotations = await self._gog_page(connection, manuscript, agent, limit, skip)
                 found = await self._gog_lookup(
                     connection, gog.target_uris(annotations), lambda uris: gog.fragments(uris, leaf_only=True)
@@ -256,11 +260,7 @@ class Reads:
         that one page of the agent's annotations places in the manuscript witness."""
 
         async def load() -> Answer:
-            async with (
-                self.pool.acquire() as connection,
-                connection.transaction(readonly=True, isolation="repeatable_read"),
-            ):
-                await documents.prefer_bitmap_scans(connection)  # every stage is selective: exact URIs
+            async with self._snapshot(exact_lookups=True) as connection:
                 annotations = await self._gog_page(connection, manuscript, agent, limit, skip)
                 found = await self._gog_lookup(
                     connection,
@@ -282,11 +282,7 @@ class Reads:
         """
 
         async def load() -> Answer:
-            async with (
-                self.pool.acquire() as connection,
-                connection.transaction(readonly=True, isolation="repeatable_read"),
-            ):
-                await documents.prefer_bitmap_scans(connection)  # every stage is selective: exact URIs
+            async with self._snapshot(exact_lookups=True) as connection:
                 obj = await documents.find(connection, key)
                 if obj is None:
                     return not_found(f"No RERUM object with id '{key}'")
