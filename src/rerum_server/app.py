@@ -23,7 +23,7 @@ from rerum_server.cache.safety import connect_check
 from rerum_server.reads import Reads
 from rerum_server.settings import Settings, SettingsError
 from rerum_server.store.migrate import migrate
-from rerum_server.store.pool import open_pool
+from rerum_server.store.pool import DATABASE_UNREACHABLE, open_pool
 from rerum_server.web.bodies import body_limit, parse_body
 from rerum_server.web.conditional import etag_of, is_not_modified
 from rerum_server.web.context import Services
@@ -37,6 +37,10 @@ log = logging.getLogger("rerum_server")
 DOWN_MESSAGE = (
     "RERUM v1 is down for updates or maintenance at this time.  We apologize for the inconvenience.  "
     "Try again later."
+)
+DATABASE_UNREACHABLE_MESSAGE = (
+    "The database connection failed during this request.  A read can simply be retried; a write may "
+    "or may not have been applied, so read the object before retrying it."
 )
 _PREFLIGHT = [
     ("Access-Control-Allow-Origin", "*"),
@@ -191,6 +195,12 @@ class RerumApp:
         except errors.RerumError as error:
             response = error_response(error, request, services.settings.rerum_prefix)
             response.headers.extend(error.headers)
+        except DATABASE_UNREACHABLE as exc:
+            log.warning("database unreachable on %s %s: %s: %s", request.method, request.path,
+                        type(exc).__name__, exc)  # fmt: skip
+            unavailable = errors.ServiceUnavailable(DATABASE_UNREACHABLE_MESSAGE)
+            response = error_response(unavailable, request, services.settings.rerum_prefix)
+            response.headers.append(("Retry-After", "1"))
         except Exception:
             log.exception("unhandled error on %s %s", request.method, request.path)
             response = error_response(

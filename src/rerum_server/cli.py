@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import logging
 import os
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from rerum_server.settings import ENVIRONMENT, Settings, SettingsError
+
+if TYPE_CHECKING:
+    from rerum_server.verify.nemesis import Targets
 
 
 def _default_data_dir() -> Path:
@@ -74,7 +79,12 @@ def token(agent: str, data_dir: Path, expires: int) -> None:
 
 
 @main.command()
-@click.option("--url", help="Base URL of the deployment to verify, e.g. http://127.0.0.1:3001.")
+@click.option(
+    "--url",
+    "urls",
+    multiple=True,
+    help="Base URL of the deployment to verify, e.g. http://127.0.0.1:3001; repeat it for several hosts.",
+)
 @click.option(
     "--duration", type=click.FloatRange(min=1), default=60, show_default=True, help="Seconds of workload."
 )
@@ -96,26 +106,43 @@ def token(agent: str, data_dir: Path, expires: int) -> None:
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="Re-check a saved history instead of running.",
 )
+@click.option("--faults", default="", help="Faults to inject, comma-separated, or 'all' (docs/verify.md).")
+@click.option("--redis-url", help="The deployment's Redis (for redis-debug-sleep, -client-pause, -eviction).")
+@click.option("--database-url", help="The deployment's PostgreSQL (for pg-terminate).")
+@click.option(
+    "--lab",
+    is_flag=True,
+    help="Verify a local lab instead of --url: 2 hosts x 4 workers sharing a PostgreSQL and a Redis "
+    "of their own under DATA_DIR/lab; every fault kind can be injected there.",
+)
+@click.option("--fault-hold", type=click.FloatRange(min=0.5), default=3, show_default=True, help="Seconds.")
+@click.option("--fault-gap", type=click.FloatRange(min=0.5), default=3, show_default=True, help="Seconds.")
 def verify(
-    url: str | None,
+    urls: tuple[str, ...],
     duration: float,
     clients: int,
     token: str | None,
     data_dir: Path,
     save_to: Path | None,
     check_path: Path | None,
+    faults: str,
+    redis_url: str | None,
+    database_url: str | None,
+    lab: bool,
+    fault_hold: float,
+    fault_gap: float,
 ) -> None:
-    """Run concurrent clients against URL, check the history for stale reads, print the table.
+    """Run concurrent clients against URL, inject FAULTS, check the history for stale reads, print the table.
 
     Exits 1 if any read was stale, phantom or non-monotonic, a query or search missed or kept a version,
-    or an answer matched no single state (torn). How it decides: docs/verify.md.
+    an answer matched no single state (torn), or a fault could not be injected. How it decides:
+    docs/verify.md.
     """
     from rerum_server.verify.checker import check
     from rerum_server.verify.history import load
+    from rerum_server.verify.nemesis import Targets, parse_faults
     from rerum_server.verify.report import render
     from rerum_server.verify.run import VERIFY_AGENT
-    from rerum_server.verify.run import verify as run_verification
-    from rerum_server.verify.workload import WorkloadConfig
 
     if check_path is not None:
         try:
@@ -123,20 +150,71 @@ def verify(
             report = check(history)
         except ValueError as exc:  # includes HistoryError: a history the checker cannot judge
             raise click.ClickException(f"{check_path}: {exc}") from exc
-    else:
-        if url is None:
-            raise click.UsageError("Give --url (a deployment to verify) or --check (a saved history).")
-        if token is None:
-            token = _local_token(data_dir, VERIFY_AGENT)
-        click.echo(f"Running {clients} clients for {duration:g} s against {url} ...", err=True)
-        config = WorkloadConfig(url=url.rstrip("/"), token=token, duration_s=duration, clients=clients)
-        history, report = run_verification(config, save_to=save_to)
-        if report.total_checked == 0:
-            # Nothing was checked (bad token, wrong URL...): that must not pass as "0 anomalies".
-            failed = next((op for op in history.operations if op.outcome != "ok"), None)
-            reason = "no operation completed" if failed is None else f"{failed.kind}: {failed.error}"
-            raise click.ClickException(f"No read could be checked against {url} ({reason}).")
+        click.echo(render(history, report))
+        if not report.ok:
+            raise SystemExit(1)
+        return
+    if lab == bool(urls):
+        raise click.UsageError("Give --url (a deployment to verify), --lab, or --check (a saved history).")
+    try:
+        fault_names = parse_faults(faults)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--faults") from exc
+    options = _RunOptions(duration, clients, save_to, fault_names, fault_hold, fault_gap)
+    if lab:
+        from rerum_server.verify.lab import Lab
+
+        click.echo(f"Starting the lab in {data_dir / 'lab'} ...", err=True)
+        with Lab(data_dir / "lab") as running:
+            _run_verification(running.urls, running.token(VERIFY_AGENT), running.targets(), options)
+        return
+    targets = Targets(redis_url=redis_url, database_url=database_url)
+    _run_verification(list(urls), token or _local_token(data_dir, VERIFY_AGENT), targets, options)
+
+
+@dataclass(frozen=True)
+class _RunOptions:
+    duration: float
+    clients: int
+    save_to: Path | None
+    faults: list[str]
+    fault_hold: float
+    fault_gap: float
+
+
+def _run_verification(urls: list[str], token: str, targets: Targets, options: _RunOptions) -> None:
+    from rerum_server.verify.history import Recorder
+    from rerum_server.verify.nemesis import Nemesis
+    from rerum_server.verify.report import render
+    from rerum_server.verify.run import verify as run_verification
+    from rerum_server.verify.workload import WorkloadConfig
+
+    recorder = Recorder()
+    nemesis = None
+    if options.faults:
+        try:
+            nemesis = Nemesis(
+                options.faults, targets, recorder, hold_s=options.fault_hold, gap_s=options.fault_gap
+            )
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--faults") from exc
+    shown = " ".join(urls)
+    click.echo(f"Running {options.clients} clients for {options.duration:g} s against {shown} ...", err=True)
+    config = WorkloadConfig(
+        urls=tuple(url.rstrip("/") for url in urls),
+        token=token,
+        duration_s=options.duration,
+        clients=options.clients,
+    )
+    history, report = run_verification(config, recorder=recorder, nemesis=nemesis, save_to=options.save_to)
+    if report.total_checked == 0:
+        # Nothing was checked (bad token, wrong URL...): that must not pass as "0 anomalies".
+        failed = next((op for op in history.operations if op.outcome != "ok"), None)
+        reason = "no operation completed" if failed is None else f"{failed.kind}: {failed.error}"
+        raise click.ClickException(f"No read could be checked against {shown} ({reason}).")
     click.echo(render(history, report))
+    if nemesis is not None and nemesis.errors:
+        raise click.ClickException("Faults failed: " + "; ".join(nemesis.errors))
     if not report.ok:
         raise SystemExit(1)
 

@@ -9,6 +9,7 @@ under it, or loses a deadlock, is retried from the start.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -20,6 +21,7 @@ from rerum_server import errors
 from rerum_server.cache.guard import CommitGuard
 from rerum_server.cache.stamps import write_stamps
 from rerum_server.identifiers import is_object_id, new_object_id
+from rerum_server.store.pool import DATABASE_UNREACHABLE
 from rerum_server.store.transaction import WriteTransaction
 from rerum_server.versioning import edits, history
 from rerum_server.versioning.change import Change, ChangeSet
@@ -45,6 +47,13 @@ UPDATE_DELETED = "The object you are trying to update is deleted. "
 
 class _TreeMoved(Exception):
     """A tree was re-rooted between reading a document and locking its tree: start again."""
+
+
+async def _roll_back(transaction: asyncpg.transaction.Transaction) -> None:
+    """ROLLBACK, unless the session is already gone (the server discarded the transaction with it):
+    the error that ended the transaction is the one to report, not this one."""
+    with contextlib.suppress(DATABASE_UNREACHABLE):
+        await transaction.rollback()
 
 
 @dataclass(frozen=True)
@@ -94,7 +103,7 @@ class Writes:
                         await WriteTransaction(connection).apply(change)
                     stamps = [] if change.is_empty else write_stamps(change)
                 except BaseException as exc:
-                    await transaction.rollback()
+                    await _roll_back(transaction)
                     if (
                         isinstance(exc, _TreeMoved | asyncpg.DeadlockDetectedError)
                         and attempt + 1 < _ATTEMPTS

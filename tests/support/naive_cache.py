@@ -4,14 +4,20 @@
   takes the generations current at fill time instead of those seen before the database read.
 - ``LocalCacheClient``: per-process caches invalidated only in the process that wrote (the
   reference server's PM2 design); ``create_app`` runs a whole cluster with it.
+- ``UnscopedCacheClient``: the real protocol with its keys no longer scoped by the Redis server's
+  ``run_id``, so a Redis restarted from an old snapshot serves the entries of that snapshot;
+  ``create_unscoped_app`` runs a whole cluster with it.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from rerum_server.app import RerumApp
 from rerum_server.cache.client import CacheClient, ReadResult
+from rerum_server.cache.keys import Namespace
 from rerum_server.settings import Settings
 
 
@@ -70,3 +76,32 @@ class LocalCacheApp(RerumApp):
 def create_app() -> RerumApp:
     """The ASGI factory of a cluster whose workers each keep their own cache."""
     return LocalCacheApp()
+
+
+@dataclass(frozen=True)
+class UnscopedNamespace(Namespace):
+    """The same keys on every Redis server: the scripts still see the live run_id, the keys do not."""
+
+    @cached_property
+    def prefix(self) -> str:
+        return self.name + ":{unscoped}:"
+
+
+class UnscopedCacheClient(CacheClient):
+    async def namespace(self) -> Namespace:
+        scoped = await super().namespace()
+        return UnscopedNamespace(scoped.run_id, scoped.name)
+
+
+class UnscopedApp(RerumApp):
+    def cache_client(self, settings: Settings) -> Any:
+        client = super().cache_client(settings)
+        assert client is not None
+        # Built exactly as production builds it; only the namespace method changes.
+        client.__class__ = UnscopedCacheClient
+        return client
+
+
+def create_unscoped_app() -> RerumApp:
+    """The ASGI factory of a cluster whose cache keys ignore which Redis server holds them."""
+    return UnscopedApp()

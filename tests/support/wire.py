@@ -10,7 +10,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import httpx
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
@@ -125,18 +124,8 @@ def foreign_rsa_key() -> rsa.RSAPrivateKey:
 class AnsweringServer(RunningServer):
     """A server that is ready once it answers HTTP at all (a DOWN server answers 503 to everything)."""
 
-    def _wait_ready(self, deadline: float) -> None:
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"rerum serve exited with {self.process.returncode}:\n{self.log()}")
-            try:
-                httpx.get(self.url + "/v1/api", timeout=1)
-                return
-            except httpx.TransportError:
-                pass
-            time.sleep(0.1)  # polling interval of a deadline-bounded wait, not a synchronisation
-        self.stop()
-        raise RuntimeError(f"rerum serve did not answer within the deadline:\n{self.log()}")
+    def ready(self, status: int) -> bool:
+        return True
 
 
 def descends_from(pid: int, ancestor: int) -> bool:

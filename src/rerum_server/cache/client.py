@@ -62,7 +62,7 @@ class CacheClient:
         entry_ttl_ms: int,
         fence_ms: int,
         lease_ms: int = 250,
-        backoff_cap_s: float = 5.0,
+        backoff_cap_s: float = 1.0,
         namespace: str = "rerum",
     ) -> None:
         self.redis = redis
@@ -111,7 +111,9 @@ class CacheClient:
             raise CacheUnavailable("Redis is in its reconnect backoff")
         try:
             result = await awaitable
-        except (TimeoutError, RedisError, OSError) as exc:
+        except (TimeoutError, RedisError, OSError, RuntimeError) as exc:
+            # RuntimeError: uvloop's answer to a write on a connection the peer has just reset (seen
+            # under the nemesis's proxy-reset fault); any other failure of the call counts the same.
             self._failures += 1
             delay = min(self._backoff_cap_s, 0.05 * 2 ** min(self._failures, 10))
             self._retry_at = time.monotonic() + random.uniform(delay / 2, delay)

@@ -16,7 +16,8 @@ import redis
 from rerum_server.cache.keys import Namespace
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A port on 127.0.0.1 that was free a moment ago."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
@@ -48,7 +49,7 @@ class EmbeddedRedis:
     def start(self, deadline_s: float = 20.0) -> str:
         """Start the server and wait until it answers PING; returns its ``redis://`` URL."""
         self.directory.mkdir(parents=True, exist_ok=True)
-        self.port = self.port or _free_port()
+        self.port = self.port or free_port()
         self.process = subprocess.Popen(
             self.command(self.port), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )

@@ -7,6 +7,19 @@ import socket
 from collections.abc import Awaitable, Callable
 
 import asyncpg
+from asyncpg import exceptions as pg
+
+# A request that failed because PostgreSQL could not be reached or dropped the session (restart,
+# failover, pg_terminate_backend, network): the database is fine, this attempt is not.
+DATABASE_UNREACHABLE: tuple[type[BaseException], ...] = (
+    pg.PostgresConnectionError,
+    pg.AdminShutdownError,
+    pg.CrashShutdownError,
+    pg.CannotConnectNowError,
+    pg.InterfaceError,  # "the underlying connection is closed"
+    pg.InternalClientError,  # protocol state left behind by a session closed mid-operation
+    OSError,  # refused, reset, timed out
+)
 
 
 async def _rollback_if_open(connection: asyncpg.Connection) -> None:

@@ -43,9 +43,10 @@ WRITE_WEIGHTS = {"overwrite": 35, "update": 20, "patch": 20, "release": 8, "dele
 
 @dataclass(frozen=True)
 class WorkloadConfig:
-    """What to run: against ``url`` with ``token`` (a bearer token of the agent that owns the objects)."""
+    """What to run: against ``urls`` (hosts of one deployment; every request goes to one of them at
+    random) with ``token`` (a bearer token of the agent that owns the objects)."""
 
-    url: str
+    urls: tuple[str, ...]
     token: str
     duration_s: float = 20.0
     clients: int = 16
@@ -151,9 +152,7 @@ class Client:
     async def loop(self, deadline: float) -> None:
         """Run operations until ``deadline`` (``time.monotonic()``)."""
         limits = httpx.Limits(max_keepalive_connections=0)  # every request on a new connection
-        async with httpx.AsyncClient(
-            base_url=self.config.url, timeout=self.config.timeout_s, limits=limits
-        ) as http:
+        async with httpx.AsyncClient(timeout=self.config.timeout_s, limits=limits) as http:
             self.http = http
             while time.monotonic() < deadline:
                 await self.step()
@@ -191,8 +190,9 @@ class Client:
         headers = dict(self.auth) if auth else {}
         if text is not None:
             headers["Content-Type"] = "text/plain"
+        url = self.rng.choice(self.config.urls) + path
         try:
-            response = await self.http.request(method, path, json=json, content=text, headers=headers)
+            response = await self.http.request(method, url, json=json, content=text, headers=headers)
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
             return None, "failed", f"{type(exc).__name__}: {exc}"
         except httpx.HTTPError as exc:
@@ -250,6 +250,10 @@ class Client:
             )
             if outcome == "ok" and key is not None and isinstance(uri, str):
                 self.pool.slots[slot] = LiveObject(name, word, [key], {key: uri})
+            else:
+                # Back off a little, as a real client would: while writes are refused (a fault), a
+                # client re-creating at full speed would only crowd out the reads worth checking.
+                await asyncio.sleep(0.05)
         finally:
             self.pool.replacing.discard(slot)
 
@@ -381,7 +385,7 @@ async def run_workload(
 
     A nemesis running at the same time records its faults in the same ``recorder``.
     """
-    recorder = recorder or Recorder()
+    recorder = Recorder() if recorder is None else recorder
     run = secrets.token_hex(4)
     pools = [
         Pool(number, [None] * config.objects_per_pool)
@@ -400,7 +404,7 @@ async def run_workload(
             progress(len(recorder))
     await asyncio.gather(*tasks)
     meta = {
-        "url": config.url,
+        "url": " ".join(config.urls),
         "run": run,
         "clients": config.clients,
         "duration_s": round(time.monotonic() - started, 3),
