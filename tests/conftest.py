@@ -9,12 +9,26 @@ import httpx
 import pytest
 
 from rerum_server.auth.local_key import mint_token
+from tests.support import reports
 from tests.support.database import DatabaseServer, fingerprint
 from tests.support.server import TEST_DATA, RunningServer
 
 AGENT_CLAIM = "http://store.rerum.io/agent"
 OWNER = "https://store.rerum.io/v1/id/owner0000000000000000001"
 STRANGER = "https://store.rerum.io/v1/id/stranger00000000000000002"
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    if not hasattr(session.config, "workerinput"):  # the controller (or a run without xdist)
+        reports.clear()
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    texts = reports.collected()
+    if texts:
+        terminalreporter.section("verification runs")
+        for text in texts:
+            terminalreporter.write(text + "\n")
 
 
 def _process_name() -> str:

@@ -20,6 +20,7 @@ from rerum_server.verify.run import verify
 from rerum_server.verify.workload import WorkloadConfig
 from tests.conftest import OWNER
 from tests.support.database import DatabaseServer
+from tests.support.reports import publish
 from tests.support.server import PROJECT, TEST_DATA
 
 pytestmark = pytest.mark.cluster
@@ -43,7 +44,7 @@ def test_every_fault_kind_on_two_hosts_leaves_no_anomaly(
             config, recorder=recorder, nemesis=nemesis, save_to=tmp_path / "history.jsonl"
         )
         proxied = lab.proxied_pid()
-    print("\n" + render(history, report))
+    publish("short fault run: 2 hosts x 4 workers, every fault kind", render(history, report))
 
     assert nemesis.errors == []
     assert Counter(fault.name for fault in history.faults) == Counter(list(FAULTS))  # each kind once
@@ -85,7 +86,7 @@ def test_negative_control_without_run_id_scoping_a_restored_snapshot_serves_stal
         nemesis = Nemesis(["redis-restart-snapshot"], lab.targets(), recorder, hold_s=3, gap_s=2, warmup_s=4)
         workload = WorkloadConfig(urls=tuple(lab.urls), token=lab.token(OWNER), duration_s=30, clients=16)
         history, report = verify(workload, recorder=recorder, nemesis=nemesis)
-    print("\n" + render(history, report))
+    publish("negative control: cache keys not scoped by run_id, snapshot restores", render(history, report))
     assert nemesis.errors == []
     assert history.faults, "the snapshot fault never ran"
     assert report.count("stale") > 0, "the checker failed to detect a cache known to serve an old snapshot"

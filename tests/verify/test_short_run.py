@@ -22,6 +22,7 @@ from rerum_server.verify.run import verify
 from rerum_server.verify.workload import WorkloadConfig
 from tests.conftest import AGENT_CLAIM, OWNER
 from tests.support.database import DatabaseServer
+from tests.support.reports import publish
 from tests.support.server import PROJECT, TEST_DATA, RunningServer
 
 pytestmark = pytest.mark.cluster
@@ -52,7 +53,7 @@ def test_a_twenty_second_run_of_sixteen_clients_finds_no_anomaly(
     cluster: RunningServer, tmp_path: Path
 ) -> None:
     history, report = verify(_config(cluster, 20), save_to=tmp_path / "history.jsonl")
-    print("\n" + render(history, report))
+    publish("short run: 1 host x 4 workers, no faults", render(history, report))
 
     kinds = {op.kind for op in history.operations}
     assert kinds == {*READ_KINDS, *WRITE_KINDS}, kinds
@@ -98,5 +99,5 @@ def test_negative_control_per_process_caches_fail_the_checker(test_database: Dat
         history, report = verify(_config(naive, 8))
     finally:
         naive.stop()
-    print("\n" + render(history, report))
+    publish("negative control: per-worker caches", render(history, report))
     assert report.count("stale") > 0, "the checker failed to detect a cache known to be stale"

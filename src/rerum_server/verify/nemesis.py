@@ -18,15 +18,13 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 import asyncpg
 import redis
 
 from rerum_server.verify.history import FaultEvent, Recorder, now_ns
-
-if TYPE_CHECKING:
-    from rerum_server.verify.proxy import FaultyProxy
+from rerum_server.verify.proxy import FaultyProxy, Mode
 
 
 class RedisProcess(Protocol):
@@ -153,10 +151,10 @@ def redis_eviction(targets: Targets, hold_s: float, stop: threading.Event) -> st
     return f"maxmemory {limit:,} bytes (data set {used - startup:,}); {evicted:,} keys evicted"
 
 
-def _proxy_fault(mode: str) -> Fault:
+def _proxy_fault(mode: Mode) -> Fault:
     def fault(targets: Targets, hold_s: float, stop: threading.Event) -> str:
         assert targets.proxy is not None
-        targets.proxy.set_mode(mode)  # type: ignore[arg-type]
+        targets.proxy.set_mode(mode)
         try:
             stop.wait(hold_s)
         finally:
