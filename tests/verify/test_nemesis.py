@@ -16,7 +16,8 @@ from rerum_server.cli import main
 from rerum_server.embedded.redis import EmbeddedRedis
 from rerum_server.verify.history import Recorder
 from rerum_server.verify.nemesis import FAULTS, Nemesis, Targets, missing_handles, parse_faults
-from tests.support.server import TEST_DATA
+from tests.support.database import DatabaseServer
+from tests.support.server import TEST_DATA, RunningServer
 
 
 @pytest.fixture(scope="module")
@@ -90,3 +91,29 @@ def test_rerum_verify_refuses_faults_it_cannot_inject() -> None:
     assert lab_only.exit_code == 2 and "worker-kill needs workers" in lab_only.output
     both = runner.invoke(main, ["verify", "--url", "http://127.0.0.1:9", "--lab"])
     assert both.exit_code == 2
+
+
+def test_rerum_verify_injects_connection_faults_into_a_running_deployment(
+    redis_url: str, test_database: DatabaseServer
+) -> None:
+    """The command an operator runs against any deployment: only URLs, no control of its processes."""
+    database_url = test_database.new_database()
+    server = RunningServer(
+        workers=2,
+        data_dir=TEST_DATA / f"nemesis-cli-{os.getpid()}",
+        database_url=database_url,
+        env={"REDIS_URL": redis_url, "CACHE_NAMESPACE": f"cli{os.getpid()}", "REDIS_TIMEOUT_MS": "500"},
+    )
+    try:
+        args = ["verify", "--url", server.url, "--duration", "13", "--clients", "4",
+                "--data-dir", str(server.data_dir), "--fault-hold", "1", "--fault-gap", "1",
+                "--faults", "redis-client-pause,redis-eviction,pg-terminate",
+                "--redis-url", redis_url, "--database-url", database_url]  # fmt: skip
+        result = CliRunner().invoke(main, args)
+    finally:
+        server.stop()
+    assert result.exit_code == 0, result.output
+    summary = next(line for line in result.output.splitlines() if line.startswith("reads checked:"))
+    assert "anomalies: 0 ·" in summary
+    for fault in ("pg-terminate ×", "redis-client-pause ×", "redis-eviction ×"):
+        assert fault in summary
