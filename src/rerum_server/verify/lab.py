@@ -208,6 +208,8 @@ class Lab:
             if not self.database_url:
                 self.postgres = EmbeddedPostgres(self.directory)
                 self.database_url = self.postgres.start()
+            # A dump left by an interrupted run would be loaded at start; the lab starts empty.
+            (self.redis.directory / LabRedis.DUMP).unlink(missing_ok=True)
             self.redis_url = redis_url = self.redis.start()
             env = {
                 "DATABASE_URL": self.database_url,
