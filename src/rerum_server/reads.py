@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import uuid
+import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
@@ -103,7 +103,7 @@ class Reads:
             return await load(), BYPASS
         digest = read_digest(endpoint, identity)
         stamps = [ALL, *stamps] if ALL not in stamps else stamps
-        lease = uuid.uuid4().hex
+        lease = secrets.token_hex(16)
         try:
             seen = await self.cache.read(digest, stamps, endpoint, lease_token=lease, count=True)
             for _ in range(_LEASE_POLLS):

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import logging
 import random
+import secrets
 import time
-import uuid
 from dataclasses import dataclass
 from importlib.resources import files
 from typing import Any
@@ -25,6 +25,7 @@ from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
 from rerum_server.cache.keys import Namespace
+from rerum_server.cache.packing import with_hiredis_packing
 
 log = logging.getLogger("rerum_server.cache")
 
@@ -92,6 +93,8 @@ class CacheClient:
             health_check_interval=0,
             redis_connect_func=redis_connect_func,
         )
+        pool = connection.connection_pool
+        pool.connection_class = with_hiredis_packing(pool.connection_class)
         return cls(connection, **options)
 
     async def aclose(self) -> None:
@@ -158,7 +161,7 @@ class CacheClient:
 
         def build(ns: Namespace) -> tuple[list[str], list[Any]]:
             keys = [ns.born, ns.stats, ns.entry(digest), ns.lease(digest), *ns.stamp_keys(stamps)]
-            args = [uuid.uuid4().hex, self.generation_ttl_ms, self.lease_ms, lease_token, endpoint,
+            args = [secrets.token_hex(16), self.generation_ttl_ms, self.lease_ms, lease_token, endpoint,
                     1 if count else 0, self.fence_ms]  # fmt: skip
             args += [item for field_count in pending.items() for item in field_count]
             return keys, args
@@ -221,7 +224,7 @@ class CacheClient:
 
         def build(ns: Namespace) -> tuple[list[str], list[Any]]:
             keys = [ns.born, ns.stats, ns.index, ns.sizes, ns.generation(all_stamp)]
-            return keys, [uuid.uuid4().hex, self.generation_ttl_ms]
+            return keys, [secrets.token_hex(16), self.generation_ttl_ms]
 
         result = await self._scripted("clear", build)
         return int(result[1]), int(result[2])
