@@ -376,7 +376,7 @@ async def _prepare_empty_table(dsn: str) -> None:
     connection = await asyncpg.connect(dsn)
     try:
         await connection.execute(f"DROP TABLE IF EXISTS rerum_objects, {META_TABLE}")
-        await migrate(connection)
+        await migrate(connection, force=True)
         names = await connection.fetch(
             "SELECT i.indexrelid::regclass::text AS name FROM pg_index i"
             " WHERE i.indrelid = 'rerum_objects'::regclass AND NOT i.indisprimary"
@@ -394,7 +394,7 @@ async def _finish(dsn: str, spec: Spec, stats: ChunkStats, seconds: dict[str, fl
         started = time.monotonic()
         # Session settings for the index builds only; the server's own sessions keep the defaults.
         await connection.execute("SET maintenance_work_mem = '1GB'")
-        await migrate(connection)
+        await migrate(connection, force=True)
         seconds["indexes"] = time.monotonic() - started
         started = time.monotonic()
         # ANALYZE so the planner knows the data; VACUUM so the visibility map is set (index-only

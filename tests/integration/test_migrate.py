@@ -57,3 +57,20 @@ def test_a_new_schema_version_is_installed_over_an_older_one(test_database: Data
     rows, _, index = asyncio.run(_reinstall(test_database.new_database()))
     assert rows == 1
     assert index
+
+
+async def _forced(dsn: str) -> bool:
+    connection = await asyncpg.connect(dsn)
+    try:
+        await migrate(connection)
+        await connection.execute("DROP INDEX rerum_objects_prime")
+        await migrate(connection)  # current version: nothing is touched, the index stays dropped
+        assert not await connection.fetchval("SELECT to_regclass('rerum_objects_prime') IS NOT NULL")
+        await migrate(connection, force=True)  # what a bulk loader runs after building its data
+        return await connection.fetchval("SELECT to_regclass('rerum_objects_prime') IS NOT NULL")
+    finally:
+        await connection.close()
+
+
+def test_a_forced_migration_recreates_what_a_bulk_load_dropped(test_database: DatabaseServer) -> None:
+    assert asyncio.run(_forced(test_database.new_database()))

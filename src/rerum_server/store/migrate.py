@@ -29,14 +29,18 @@ async def _installed_version(connection: asyncpg.Connection) -> str | None:
     return await connection.fetchval("SELECT version FROM rerum_schema")
 
 
-async def migrate(connection: asyncpg.Connection) -> None:
-    """Create or update the tables, indexes and functions unless this schema version is installed."""
+async def migrate(connection: asyncpg.Connection, *, force: bool = False) -> None:
+    """Create or update the tables, indexes and functions unless this schema version is installed.
+
+    ``force`` runs the schema script even so: for tools that drop indexes (a bulk load builds them
+    once afterwards) and need the schema's own indexes back.
+    """
     schema, version = _schema()
-    if await _installed_version(connection) == version:
+    if not force and await _installed_version(connection) == version:
         return
     await connection.execute("SELECT pg_advisory_lock($1)", _MIGRATION_LOCK)
     try:
-        if await _installed_version(connection) == version:
+        if not force and await _installed_version(connection) == version:
             return  # another process installed it while this one waited for the lock
         async with connection.transaction():
             await connection.execute(schema)
