@@ -1,19 +1,24 @@
 """The cache client when one worker's connection to Redis fails (through the nemesis's FaultyProxy,
 on the event loop the server runs, uvloop): every call either works or raises ``CacheUnavailable``,
-which reads answer with a bypass and writes with a 503. Nothing else may escape.
+which reads answer with a bypass and writes with a 503. Nothing else may escape. And when Redis
+answers with an error (OOM): that call fails, the next one is tried (no backoff).
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 import uuid
 from urllib.parse import urlsplit
 
+import redis.asyncio
 import uvloop
 
 from rerum_server.cache.client import CacheClient, CacheUnavailable
+from rerum_server.embedded.redis import EmbeddedRedis
 from rerum_server.verify.proxy import FaultyProxy
+from tests.support.server import TEST_DATA
 
 ROUNDS = 10
 
@@ -63,3 +68,34 @@ def test_a_reset_connection_is_reported_as_cache_unavailable(redis_url: str) -> 
     ):
         outcomes = runner.run(_resets(proxy))
     assert outcomes == ["unavailable"] * ROUNDS
+
+
+async def _refused_then_accepted(url: str) -> tuple[str, bool]:
+    client = CacheClient.from_url(url, timeout_s=1.0, entry_ttl_ms=60_000, fence_ms=10_000, namespace="oom")
+    admin = redis.asyncio.Redis.from_url(url)
+    try:
+        await client.read("d", ["s"], "id", lease_token="t", count=False)  # connected, namespace known
+        await admin.config_set("maxmemory", 1)  # every write refused with OOM (nothing is evictable)
+        try:
+            await client.fence(["s"], uuid.uuid4().hex)
+            refusal = "no refusal"
+        except CacheUnavailable as exc:
+            refusal = str(exc)
+        finally:
+            await admin.config_set("maxmemory", "256mb")
+        await client.fence(["s"], uuid.uuid4().hex)  # at once: Redis answered; there is nothing to wait out
+        return refusal, True
+    finally:
+        await client.aclose()
+        await admin.aclose()
+
+
+def test_an_error_answer_fails_that_call_only_without_a_backoff() -> None:
+    server = EmbeddedRedis(TEST_DATA / f"redis-oom-{os.getpid()}", namespace="oom")
+    url = server.start()
+    try:
+        refusal, accepted = asyncio.run(_refused_then_accepted(url))
+    finally:
+        server.stop()
+    assert "maxmemory" in refusal
+    assert accepted

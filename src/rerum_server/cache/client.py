@@ -22,7 +22,7 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
-from redis.exceptions import RedisError
+from redis.exceptions import RedisError, ResponseError
 
 from rerum_server.cache.keys import Namespace
 from rerum_server.cache.packing import with_hiredis_packing
@@ -114,6 +114,11 @@ class CacheClient:
             raise CacheUnavailable("Redis is in its reconnect backoff")
         try:
             result = await awaitable
+        except ResponseError as exc:
+            # Redis answered at once, with an error (OOM under maxmemory, a script error ...): this call
+            # fails, the next may not, and none will wait on it, so no backoff (one OOM used to refuse
+            # a worker's writes for up to a second while Redis was evicting and answering normally).
+            raise CacheUnavailable(str(exc)) from exc
         except (TimeoutError, RedisError, OSError, RuntimeError) as exc:
             # RuntimeError: uvloop's answer to a write on a connection the peer has just reset (seen
             # under the nemesis's proxy-reset fault); any other failure of the call counts the same.

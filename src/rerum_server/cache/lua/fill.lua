@@ -28,11 +28,20 @@ redis.call('HSET', ENTRY, 'g', ARGV[2], 'v', ARGV[3])
 redis.call('PEXPIRE', ENTRY, ARGV[4])
 drop_lease()
 -- Bookkeeping for the entries/bytes statistics: the index holds expiry times, the hash sizes.
+-- Both expire with the newest entry they track, so volatile-lru may evict them under memory pressure
+-- (keys without a TTL cannot be evicted: once they alone exceed maxmemory, every write is refused).
+-- An index found missing was evicted or expired with everything it tracked: the bytes start over.
+if redis.call('EXISTS', INDEX) == 0 then
+    redis.call('DEL', SIZES)
+    redis.call('HSET', STATS, 'bytes', 0)
+end
 local size = string.len(ARGV[3])
 local previous = tonumber(redis.call('HGET', SIZES, ENTRY)) or 0
 redis.call('HSET', SIZES, ENTRY, size)
 redis.call('HINCRBY', STATS, 'bytes', size - previous)
 redis.call('ZADD', INDEX, now + tonumber(ARGV[4]), ENTRY)
+redis.call('PEXPIRE', INDEX, ARGV[4])
+redis.call('PEXPIRE', SIZES, ARGV[4])
 local expired = redis.call('ZRANGEBYSCORE', INDEX, '-inf', now, 'LIMIT', 0, 32)
 for _, key in ipairs(expired) do
     redis.call('HINCRBY', STATS, 'bytes', -(tonumber(redis.call('HGET', SIZES, key)) or 0))
