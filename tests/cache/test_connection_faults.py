@@ -70,32 +70,42 @@ def test_a_reset_connection_is_reported_as_cache_unavailable(redis_url: str) -> 
     assert outcomes == ["unavailable"] * ROUNDS
 
 
-async def _refused_then_accepted(url: str) -> tuple[str, bool]:
+async def _under_oom(url: str) -> tuple[str, str, bool]:
     client = CacheClient.from_url(url, timeout_s=1.0, entry_ttl_ms=60_000, fence_ms=10_000, namespace="oom")
     admin = redis.asyncio.Redis.from_url(url)
     try:
-        await client.read("d", ["s"], "id", lease_token="t", count=False)  # connected, namespace known
-        await admin.config_set("maxmemory", 1)  # every write refused with OOM (nothing is evictable)
+        seen = await client.read("d", ["s"], "id", lease_token="t", count=False)  # the namespace is known
+        await admin.config_set("maxmemory", 1)  # over the limit, and nothing is evictable
         try:
-            await client.fence(["s"], uuid.uuid4().hex)
-            refusal = "no refusal"
-        except CacheUnavailable as exc:
-            refusal = str(exc)
+            try:
+                await client.fill("d", ["s"], seen.generations, b"value", "t")
+                fill = "stored"
+            except CacheUnavailable as exc:
+                fill = str(exc)
+            # Reads, and a write's fence and release, run even so (Redis >= 7: flagged allow-oom):
+            # no bypass for the read, no 503 for the write.
+            assert not (await client.read("d", ["s"], "id", lease_token="t", count=True)).hit
+            token = uuid.uuid4().hex
+            await client.fence(["s"], token)
+            await client.release(["s"], token)
+            write = "fenced and released"
         finally:
             await admin.config_set("maxmemory", "256mb")
-        await client.fence(["s"], uuid.uuid4().hex)  # at once: Redis answered; there is nothing to wait out
-        return refusal, True
+        # At once: Redis answered the refused fill; there was nothing to wait out (no backoff).
+        seen = await client.read("d", ["s"], "id", lease_token="t2", count=False)
+        return fill, write, await client.fill("d", ["s"], seen.generations, b"value", "t2")
     finally:
         await client.aclose()
         await admin.aclose()
 
 
-def test_an_error_answer_fails_that_call_only_without_a_backoff() -> None:
+def test_over_maxmemory_only_fills_are_refused_and_without_a_backoff() -> None:
     server = EmbeddedRedis(TEST_DATA / f"redis-oom-{os.getpid()}", namespace="oom")
     url = server.start()
     try:
-        refusal, accepted = asyncio.run(_refused_then_accepted(url))
+        fill, write, filled_after = asyncio.run(_under_oom(url))
     finally:
         server.stop()
-    assert "maxmemory" in refusal
-    assert accepted
+    assert "maxmemory" in fill
+    assert write == "fenced and released"
+    assert filled_after

@@ -44,9 +44,18 @@ class ReadResult:
     fill: int = 0  # 1: this reader fills, 2: another reader holds the lease, 0: must not fill
 
 
-def _script(name: str) -> str:
+def _script(name: str, flags: str | None = None) -> str:
     lua = files("rerum_server.cache").joinpath("lua")
-    return lua.joinpath("prelude.lua").read_text() + "\n" + lua.joinpath(name).read_text()
+    text = lua.joinpath("prelude.lua").read_text() + "\n" + lua.joinpath(name).read_text()
+    return text if flags is None else f"#!lua flags={flags}\n{text}"
+
+
+# Scripts that run even while Redis is over maxmemory (evicting to catch up): a refused fence would
+# refuse the write itself (503), a refused read would send it to PostgreSQL. They add only small keys
+# with TTLs (generations, leases, fences of writes in flight), which eviction then makes room for; the
+# fill, which adds the entries, stays refused. Script flags exist from Redis 7.0 on (Valkey too); on
+# 6.2 every script runs unflagged and is refused under OOM.
+OOM_ALLOWED = ("read", "fence", "release")
 
 
 class ServerChanged(Exception):
@@ -79,6 +88,9 @@ class CacheClient:
         self._pending: dict[str, int] = {}
         self._scripts = {name: redis.register_script(_script(name + ".lua")) for name in
                          ("read", "fill", "fence", "release", "stats", "clear")}  # fmt: skip
+        self._oom_scripts = {name: redis.register_script(_script(name + ".lua", "allow-oom"))
+                             for name in OOM_ALLOWED}  # fmt: skip
+        self._flags_supported = False
 
     @classmethod
     def from_url(
@@ -105,6 +117,8 @@ class CacheClient:
     async def namespace(self) -> Namespace:
         if self._namespace is None:
             info = await self._call(self.redis.info("server"))
+            major = str(info.get("redis_version", "0")).split(".", 1)[0]
+            self._flags_supported = major.isdigit() and int(major) >= 7
             self._namespace = Namespace(str(info["run_id"]), self._namespace_name)
         return self._namespace
 
@@ -131,7 +145,8 @@ class CacheClient:
 
     async def _run(self, name: str, keys: list[str], args: list[Any]) -> list[Any]:
         """Run a script; on a changed server, move to the new namespace and raise ``ServerChanged``."""
-        result = await self._call(self._scripts[name](keys=keys, args=args))
+        scripts = self._oom_scripts if self._flags_supported and name in OOM_ALLOWED else self._scripts
+        result = await self._call(scripts[name](keys=keys, args=args))
         if isinstance(result, list) and result and result[0] == -1:
             self._namespace = None
             raise ServerChanged(name)
