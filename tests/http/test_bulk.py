@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -34,12 +33,6 @@ UPDATE_GATE = (
     "All objects in the body of a `/bulkUpdate` must be JSON and must contain a declared identifier property."
     + TAIL_400
 )
-
-
-@pytest.fixture(scope="module")
-def http(server: RunningServer) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=server.url, timeout=30) as module_client:
-        yield module_client
 
 
 @pytest.fixture(scope="module")

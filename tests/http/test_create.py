@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -32,12 +31,6 @@ from tests.support.trees import (
 )
 
 EMPTY = "Detected empty JSON object.  You must provide at least one property in the /create request body JSON."
-
-
-@pytest.fixture(scope="module")
-def http(server: RunningServer) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=server.url, timeout=30) as module_client:
-        yield module_client
 
 
 @pytest.fixture(scope="module")

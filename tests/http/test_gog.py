@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -11,7 +11,6 @@ import pytest
 
 from tests.conftest import OWNER
 from tests.support.api import create, key, update
-from tests.support.server import RunningServer
 from tests.support.trees import (
     ALLOW,
     JSON,
@@ -32,12 +31,6 @@ NOT_GOG_DATA = "This request can only be made for Gallery of Glosses generated d
 DEER_NOTE = "Learn about the assembler for this object at https://github.com/CenterForDigitalHumanities/deer"
 FRAGMENTS = "/gog/fragmentsInManuscript"
 GLOSSES = "/gog/glossesInManuscript"
-
-
-@pytest.fixture(scope="module")
-def http(server: RunningServer) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=server.url, timeout=30) as module_client:
-        yield module_client
 
 
 @pytest.fixture(scope="module")

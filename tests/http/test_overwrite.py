@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -37,12 +36,6 @@ RELEASED = "The object you are trying to overwrite is released.  Fork with /upda
 NOT_OWNER = (
     "You are not the generating agent for this object. You cannot overwrite it. Fork with /update to make changes. "
 )
-
-
-@pytest.fixture(scope="module")
-def http(server: RunningServer) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=server.url, timeout=30) as module_client:
-        yield module_client
 
 
 @pytest.fixture(scope="module")

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.support.server import RunningServer
 from tests.support.trees import ALLOW, JSON_LD, LD_CONTEXT_LINK, TAIL_400
 
 T = secrets.token_hex(4)  # suffix of this module's words: no other test's documents contain them
@@ -80,12 +78,6 @@ PATH_FIXTURES: list[tuple[str, dict[str, Any]]] = [
     ),
 ]
 NOT_INDEXED = {"type": "Annotation", "label": _text("label"), "body": {"text": _text("bodytext")}}
-
-
-@pytest.fixture(scope="module")
-def http(server: RunningServer) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=server.url, timeout=30) as module_client:
-        yield module_client
 
 
 def _bulk(http: httpx.Client, auth: dict[str, str], docs: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -39,12 +38,6 @@ RELEASE_NOT_FOUND = "No object with this id could be found in RERUM. Cannot rele
 RELEASE_RELEASED = "The object you are trying to release is already released. "
 RELEASE_NOT_OWNER = "You are not the generating agent for this object. You cannot release it. "
 RELEASE_DELETED = "The object you are trying to release is deleted. "
-
-
-@pytest.fixture(scope="module")
-def http(server: RunningServer) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=server.url, timeout=30) as module_client:
-        yield module_client
 
 
 @pytest.fixture(scope="module")

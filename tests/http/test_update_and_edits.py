@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -41,12 +40,6 @@ EDIT_NOT_FOUND = (
     "You can make a new object with create. "
 )
 EDITS = ["patch", "set", "unset"]
-
-
-@pytest.fixture(scope="module")
-def http(server: RunningServer) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=server.url, timeout=30) as module_client:
-        yield module_client
 
 
 @pytest.fixture(scope="module")
