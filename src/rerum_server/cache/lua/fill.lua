@@ -42,11 +42,6 @@ redis.call('HINCRBY', STATS, 'bytes', size - previous)
 redis.call('ZADD', INDEX, now + tonumber(ARGV[4]), ENTRY)
 redis.call('PEXPIRE', INDEX, ARGV[4])
 redis.call('PEXPIRE', SIZES, ARGV[4])
-local expired = redis.call('ZRANGEBYSCORE', INDEX, '-inf', now, 'LIMIT', 0, 32)
-for _, key in ipairs(expired) do
-    redis.call('HINCRBY', STATS, 'bytes', -(tonumber(redis.call('HGET', SIZES, key)) or 0))
-    redis.call('HDEL', SIZES, key)
-    redis.call('ZREM', INDEX, key)
-end
+drop_expired(INDEX, SIZES, 32)
 redis.call('HINCRBY', STATS, 'fills', 1)
 return 1

@@ -28,3 +28,13 @@ local function fenced(fence_key)
     redis.call('ZREMRANGEBYSCORE', fence_key, '-inf', now)
     return redis.call('ZCARD', fence_key) > 0
 end
+
+-- Forget up to `limit` entries of the statistics' index whose TTL has passed (their bytes too).
+local function drop_expired(index, sizes, limit)
+    local expired = redis.call('ZRANGEBYSCORE', index, '-inf', now, 'LIMIT', 0, limit)
+    for _, key in ipairs(expired) do
+        redis.call('HINCRBY', STATS, 'bytes', -(tonumber(redis.call('HGET', sizes, key)) or 0))
+        redis.call('HDEL', sizes, key)
+        redis.call('ZREM', index, key)
+    end
+end
