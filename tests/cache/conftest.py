@@ -4,17 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import os
-import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 import pytest
-import redis
 
-from rerum_server.embedded.redis import EmbeddedRedis, mark_new
+from rerum_server.embedded.redis import EmbeddedRedis
 from tests.support.database import DatabaseServer
 from tests.support.harness import Harness, run
-from tests.support.server import TEST_DATA
+from tests.support.server import TEST_DATA, new_namespace
 
 
 @pytest.fixture(scope="session")
@@ -38,12 +36,6 @@ def in_harness(database_url: str, redis_url: str) -> Callable[..., Any]:
     """Run an async scenario against a fresh cache namespace (no entries, no warm-up)."""
 
     def runner(scenario: Callable[[Harness], Awaitable[Any]], **options: Any) -> Any:
-        namespace = f"t{uuid.uuid4().hex[:10]}"
-        client = redis.Redis.from_url(redis_url)
-        try:
-            mark_new(client, namespace)
-        finally:
-            client.close()
-        return asyncio.run(run(database_url, redis_url, namespace, scenario, **options))
+        return asyncio.run(run(database_url, redis_url, new_namespace(redis_url), scenario, **options))
 
     return runner

@@ -17,22 +17,24 @@ PROJECT = Path(__file__).resolve().parents[2]
 TEST_DATA = PROJECT / ".test-data"
 
 
-def external_redis_env() -> dict[str, str]:
-    """With RERUM_TEST_REDIS_URL set, servers share that Redis, each in a namespace of its own.
-
-    The namespace is new, so no write ever fenced in it: it is marked as such (see ``mark_new``)
-    so that caching starts at once instead of after one fence lifetime.
-    """
-    url = os.environ.get("RERUM_TEST_REDIS_URL")
-    if not url:
-        return {}
+def new_namespace(redis_url: str) -> str:
+    """A cache namespace no server has used on ``redis_url``, marked as new there (see ``mark_new``),
+    so that caching in it starts at once instead of after one fence lifetime."""
     namespace = f"test-{uuid.uuid4().hex[:12]}"
-    client = redis.Redis.from_url(url)
+    client = redis.Redis.from_url(redis_url)
     try:
         mark_new(client, namespace)
     finally:
         client.close()
-    return {"REDIS_URL": url, "CACHE_NAMESPACE": namespace}
+    return namespace
+
+
+def external_redis_env() -> dict[str, str]:
+    """With RERUM_TEST_REDIS_URL set, servers share that Redis, each in a namespace of its own."""
+    url = os.environ.get("RERUM_TEST_REDIS_URL")
+    if not url:
+        return {}
+    return {"REDIS_URL": url, "CACHE_NAMESPACE": new_namespace(url)}
 
 
 class RunningServer(Host):
