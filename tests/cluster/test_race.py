@@ -13,7 +13,7 @@ from tests.conftest import AGENT_CLAIM, OWNER
 from tests.support.database import DatabaseServer
 from tests.support.race import Api, run_pairs
 from tests.support.reports import publish
-from tests.support.server import PROJECT, TEST_DATA, RunningServer
+from tests.support.server import TEST_DATA, RunningServer
 
 pytestmark = pytest.mark.cluster
 
@@ -45,7 +45,9 @@ def test_a_thousand_write_then_read_pairs_on_new_connections_are_never_stale(clu
     assert sum(tally.stale.values()) == 0, (tally.stale, tally.examples)
     # most reads landed on another worker than the write they follow
     assert tally.other_worker > total / 2, (tally.other_worker, total)
-    publish("race test", f"{total} pairs, 0 stale, {tally.other_worker} reads on another worker than the write")
+    publish(
+        "race test", f"{total} pairs, 0 stale, {tally.other_worker} reads on another worker than the write"
+    )
 
 
 def test_negative_control_per_process_caches_serve_stale_reads(test_database: DatabaseServer) -> None:
@@ -54,7 +56,6 @@ def test_negative_control_per_process_caches_serve_stale_reads(test_database: Da
         test_database,
         "race-naive",
         app="tests.support.naive_cache:create_app",
-        env={"PYTHONPATH": str(PROJECT)},
     )
     try:
         tally = run_pairs(_api(naive), rounds=10)
@@ -63,7 +64,10 @@ def test_negative_control_per_process_caches_serve_stale_reads(test_database: Da
     stale = sum(tally.stale.values())
     assert stale > 0, "the race test failed to detect a cache known to be stale"
     pairs = sum(tally.pairs.values())
-    publish("race test, negative control", f"per-process caches: {stale} stale of {pairs} pairs: {dict(tally.stale)}")
+    publish(
+        "race test, negative control",
+        f"per-process caches: {stale} stale of {pairs} pairs: {dict(tally.stale)}",
+    )
 
 
 def test_stats_from_any_worker_sum_the_requests_of_all_workers(cluster: RunningServer) -> None:

@@ -60,6 +60,8 @@ class RunningServer(Host):
             "REDIS_TIMEOUT_MS": "2000",
             "RERUM_ID_PREFIX": f"http://127.0.0.1:{port}/v1/id/",
             "RERUM_PREFIX": f"http://127.0.0.1:{port}/v1/",
+            # A test-only workers' factory lives under tests/: the workers must be able to import it.
+            **({"PYTHONPATH": str(PROJECT)} if app is not None else {}),
             **(env or {}),
         }
         self._cli = app is None

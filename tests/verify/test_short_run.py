@@ -23,7 +23,7 @@ from rerum_server.verify.workload import WorkloadConfig
 from tests.conftest import AGENT_CLAIM, OWNER
 from tests.support.database import DatabaseServer
 from tests.support.reports import publish
-from tests.support.server import PROJECT, TEST_DATA, RunningServer
+from tests.support.server import TEST_DATA, RunningServer
 
 pytestmark = pytest.mark.cluster
 
@@ -93,7 +93,6 @@ def test_negative_control_per_process_caches_fail_the_checker(test_database: Dat
         test_database,
         "verify-naive",
         app="tests.support.naive_cache:create_app",
-        env={"PYTHONPATH": str(PROJECT)},
     )
     try:
         history, report = verify(_config(naive, 8))
