@@ -14,7 +14,6 @@ and each is listed in docs/query.md ("The oracle") with the test that pins the r
 from __future__ import annotations
 
 import asyncio
-import json
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -26,6 +25,7 @@ from mongomock import filtering
 
 from rerum_server.query import compile_filter, parse_filter
 from rerum_server.query.parse import LOGICAL_OPERATORS, TYPE_CODES
+from rerum_server.store.documents import encode
 from rerum_server.store.migrate import migrate
 
 GIN_INDEX_DDL = "CREATE INDEX IF NOT EXISTS rerum_objects_doc ON rerum_objects USING gin (doc jsonb_path_ops)"
@@ -48,7 +48,7 @@ class QueryDatabase:
 
     def load(self, docs: list[dict[str, Any]]) -> None:
         """Replace the table's rows by ``docs``; row ``id`` is the document's index in the list."""
-        bodies = [json.dumps(doc) for doc in docs]
+        bodies = [encode(doc) for doc in docs]  # the text the server itself sends
         self.run(self.connection.execute("DELETE FROM rerum_objects"))
         self.run(
             self.connection.execute(

@@ -14,7 +14,7 @@ from rerum_server.cache.stamps import ALL, ALL_QUERIES, UNSELECTIVE_QUERIES, equ
 from rerum_server.query.parse import AllOf, And, Cond, Eq, Field, Filter, In, Or, is_array_index
 
 
-def _cond_cover(path: str, cond: Cond) -> set[str] | None:
+def _cond_cover(path: tuple[str, ...], cond: Cond) -> set[str] | None:
     if isinstance(cond, Eq):
         values: tuple[object, ...] = (cond.value,)
     elif isinstance(cond, In):
@@ -45,7 +45,7 @@ def cover(f: Filter) -> set[str] | None:
     if isinstance(f, Field):
         if any(is_array_index(segment) for segment in f.path):
             return None
-        return _cond_cover(".".join(f.path), f.cond)
+        return _cond_cover(f.path, f.cond)
     if isinstance(f, And):
         return _smallest(cover(part) for part in f.filters)
     if isinstance(f, Or):

@@ -18,8 +18,11 @@ Stamps:
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from decimal import Decimal
 from typing import Any
+
+import orjson
 
 from rerum_server.versioning.change import Change
 from rerum_server.versioning.history import tree_root_id
@@ -44,46 +47,65 @@ def tree_stamps(key: str, root_id: str | None) -> list[str]:
     return object_stamps(key) + ([f"tree:{root_id}"] if root_id else [])
 
 
+def number_token(value: int | float) -> str:
+    """The number as PostgreSQL's ``jsonb`` compares it: the exact decimal of the text the server sends.
+
+    Documents reach PostgreSQL as orjson's text and query values as ``json``'s; for a float both write
+    the shortest decimal that reads back as the same double (``tests/unit/test_stamps.py`` holds them
+    to it), and PostgreSQL compares that decimal, not the double's binary value: ``2.0**60`` arrives as
+    ``1.152921504606847e+18`` and equals ``1152921504606847000``. Integers arrive digit for digit.
+    The token is sign, significant digits and exponent, so every spelling of one decimal (``5``,
+    ``5.0``, ``5e0``, ``-0.0`` and ``0``) gets one token.
+    """
+    sign, digit_tuple, exponent = Decimal(value if isinstance(value, int) else repr(value)).as_tuple()
+    assert isinstance(exponent, int)  # finite: the body parsers refuse NaN and infinities
+    digits = "".join(map(str, digit_tuple)).lstrip("0")
+    if not digits:
+        return "n:0"
+    significant = digits.rstrip("0")
+    return f"n:{'-' if sign else ''}{significant}e{exponent + len(digits) - len(significant)}"
+
+
 def scalar_token(value: Any) -> str | None:
-    """A canonical text for a scalar that MongoDB equality distinguishes (5 == 5.0, True != 1)."""
+    """A canonical text for a scalar: equal for values PostgreSQL's jsonb holds equal, else different."""
     if isinstance(value, bool):
         return "b:" + ("true" if value else "false")
-    if isinstance(value, int):
-        return f"n:{value}"
-    if isinstance(value, float):
-        return f"n:{int(value)}" if value.is_integer() and abs(value) < 2**63 else f"n:{value!r}"
+    if isinstance(value, int | float):
+        return number_token(value)
     if isinstance(value, str) and len(value) <= _MAX_SCALAR_LENGTH:
         return "s:" + value
     return None
 
 
-def equality_stamp(path: str, value: Any) -> str | None:
-    """The stamp of documents having ``value`` at ``path`` (array levels skipped), or None if not stampable."""
+def equality_stamp(path: Sequence[str], value: Any) -> str | None:
+    """The stamp of documents having ``value`` at the object path ``path`` (array levels not named),
+    or None if not stampable. ``path`` is a sequence of keys, so ``("",)`` and ``()`` differ."""
     token = scalar_token(value)
-    if token is None or path.count(".") >= MAX_LEAF_DEPTH:
+    if token is None or len(path) > MAX_LEAF_DEPTH:
         return None
-    digest = hashlib.blake2b(f"{path}\0{token}".encode(), digest_size=12).hexdigest()
+    digest = hashlib.blake2b(orjson.dumps([list(path), token]), digest_size=12).hexdigest()
     return f"eq:{digest}"
 
 
-def _leaves(value: Any, path: str, depth: int) -> Iterator[tuple[str, Any]]:
-    """Every (path, scalar) of a document, descending into arrays at any level without naming them."""
-    if isinstance(value, dict):
-        if depth >= MAX_LEAF_DEPTH:
-            return
-        for key, item in value.items():
-            yield from _leaves(item, f"{path}.{key}" if path else key, depth + 1)
-    elif isinstance(value, list):
-        for item in value:
-            yield from _leaves(item, path, depth)
-    elif path:
-        yield path, value
+def _leaves(doc: Document) -> Iterator[tuple[tuple[str, ...], Any]]:
+    """Every (object path, scalar) of a document, descending into arrays at any level without naming
+    them (MongoDB's implicit array traversal), objects up to ``MAX_LEAF_DEPTH`` keys deep."""
+    stack: list[tuple[tuple[str, ...], Any]] = [((), doc)]
+    while stack:  # iterative: arrays may nest deeper than Python's recursion limit
+        path, value = stack.pop()
+        if isinstance(value, dict):
+            if len(path) < MAX_LEAF_DEPTH:
+                stack.extend(((*path, key), item) for key, item in value.items())
+        elif isinstance(value, list):
+            stack.extend((path, item) for item in value)
+        elif path:
+            yield path, value
 
 
 def document_query_stamps(doc: Document) -> set[str] | None:
     """The equality stamps of one document state, or None when it has too many to list."""
     stamps: set[str] = set()
-    for path, value in _leaves(doc, "", 0):
+    for path, value in _leaves(doc):
         stamp = equality_stamp(path, value)
         if stamp is not None:
             stamps.add(stamp)
