@@ -30,12 +30,14 @@ def test_a_second_server_on_a_taken_port_refuses_to_start(
     assert f"127.0.0.1:{server.port}" in line and "in use" in line, line
 
 
-def test_a_port_held_by_another_program_gives_one_line(tmp_path: Path) -> None:
+def test_a_port_held_by_another_program_gives_one_line(test_database: DatabaseServer, tmp_path: Path) -> None:
     with socket.socket() as other_program:
         other_program.bind(("127.0.0.1", 0))
         other_program.listen()
         port = other_program.getsockname()[1]
-        refused = serve_until_exit(port, tmp_path / "data", {"DATABASE_URL": "postgresql://unused/x"})
+        # A real database: without the claim, start-up gets as far as granian's bind and its traceback.
+        env = {"DATABASE_URL": test_database.new_database()}
+        refused = serve_until_exit(port, tmp_path / "data", env)
     line = one_line(refused)
     assert f"127.0.0.1:{port}" in line and "in use" in line, line
 
