@@ -28,21 +28,23 @@ def main() -> None:
 
 @main.command()
 @click.option("--host", default=lambda: os.environ.get("HOST", "127.0.0.1"), show_default="127.0.0.1")
-@click.option("--port", type=int, default=lambda: int(os.environ.get("PORT", "3001")), show_default="3001")
+@click.option("--port", type=click.IntRange(1, 65535), help="Port to bind.  [default: $PORT or 3001]")
 @click.option(
     "--workers", type=click.IntRange(min=1), default=lambda: os.cpu_count() or 1, show_default="CPUs"
 )
 @click.option(
     "--data-dir", type=click.Path(path_type=Path), default=_default_data_dir, show_default="./rerum-data"
 )
-def serve(host: str, port: int, workers: int, data_dir: Path) -> None:
+def serve(host: str, port: int | None, workers: int, data_dir: Path) -> None:
     """Run the API with N workers; starts an embedded PostgreSQL when DATABASE_URL is unset."""
+    from rerum_server.address import AddressUnavailable
+    from rerum_server.cache.preflight import CredentialsRefused
     from rerum_server.serve import serve as run_cluster
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     try:
-        run_cluster(host, port, workers, data_dir)
-    except SettingsError as exc:
+        run_cluster(host, Settings.from_env().port if port is None else port, workers, data_dir)
+    except (SettingsError, AddressUnavailable, CredentialsRefused) as exc:
         raise click.ClickException(str(exc)) from exc
 
 

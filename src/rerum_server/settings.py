@@ -7,6 +7,7 @@ checks that the table and ``ENVIRONMENT`` agree.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -54,7 +55,10 @@ ENVIRONMENT: dict[str, tuple[str, str]] = {
         "true",
         "Invalidate queries by their equality conditions (else: by every write)",
     ),
-    "CACHE_NAMESPACE": ("rerum", "Prefix of every cache key (deployments sharing one Redis use different ones)"),
+    "CACHE_NAMESPACE": (
+        "rerum",
+        "Prefix of every cache key (deployments sharing one Redis use different ones)",
+    ),
     "CACHE_ALLOW_ALLKEYS_EVICTION": (
         "false",
         "`true`: accept a Redis whose `maxmemory-policy` is `allkeys-*`",
@@ -96,6 +100,15 @@ def _int(env: Mapping[str, str], name: str, minimum: int = 0) -> int:
     return value
 
 
+def _memory(env: Mapping[str, str], name: str) -> str:
+    """A Redis memory size (``256mb``, ``1gb``, ``1048576``), checked here so that a typo stops start-up
+    before anything runs instead of failing the embedded Redis after PostgreSQL started."""
+    raw = env.get(name, "").strip() or ENVIRONMENT[name][0]
+    if not re.fullmatch(r"\d+(b|kb?|mb?|gb?)?", raw, re.IGNORECASE):
+        raise SettingsError(f"{name} has value {raw!r}; expected a size such as 256mb or 1gb.")
+    return raw
+
+
 def _text(env: Mapping[str, str], name: str) -> str | None:
     return env.get(name, "").strip() or None
 
@@ -124,6 +137,7 @@ class Settings:
 
     database_url: str
     data_dir: Path
+    port: int
     naming: Naming
     rerum_prefix: str
     max_limit: int
@@ -150,6 +164,7 @@ class Settings:
     cache_namespace: str
     redis_url: str
     redis_timeout_ms: int
+    redis_maxmemory: str
     admin_agents: tuple[str, ...]
     admin_role_claim: str | None
 
@@ -163,6 +178,7 @@ class Settings:
         return cls(
             database_url=_text(env, "DATABASE_URL") or "",
             data_dir=Path(_text(env, "RERUM_DATA_DIR") or ENVIRONMENT["RERUM_DATA_DIR"][0]),
+            port=port,
             naming=Naming(
                 id_prefix=id_prefix,
                 context_url=_text(env, "RERUM_CONTEXT") or f"{rerum_prefix}context.json",
@@ -193,6 +209,7 @@ class Settings:
             cache_namespace=_text(env, "CACHE_NAMESPACE") or "rerum",
             redis_url=redis_url(env),
             redis_timeout_ms=_int(env, "REDIS_TIMEOUT_MS", 10),
+            redis_maxmemory=_memory(env, "RERUM_REDIS_MAXMEMORY"),
             admin_agents=tuple((_text(env, "RERUM_ADMIN_AGENTS") or "").split()),
             admin_role_claim=_text(env, "RERUM_ADMIN_ROLE_CLAIM"),
         )

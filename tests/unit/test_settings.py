@@ -38,6 +38,10 @@ def test_prefix_follows_port_and_explicit_values_win() -> None:
         ({"DOWN": "maybe"}, "DOWN has value 'maybe'; expected true or false."),
         ({"PORT": "x"}, "PORT has value 'x'; expected an integer."),
         ({"RERUM_DB_POOL_SIZE": "0"}, "RERUM_DB_POOL_SIZE has value 0; expected at least 1."),
+        (
+            {"RERUM_REDIS_MAXMEMORY": "lots"},
+            "RERUM_REDIS_MAXMEMORY has value 'lots'; expected a size such as 256mb or 1gb.",
+        ),
     ],
 )
 def test_invalid_values_name_the_variable(env: dict[str, str], message: str) -> None:

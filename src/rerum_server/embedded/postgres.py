@@ -26,6 +26,12 @@ class EmbeddedPostgres:
         log.info("embedded PostgreSQL running in %s", self.pgdata)
         return dsn
 
+    @property
+    def pid(self) -> int:
+        """The postmaster's process id (while it runs)."""
+        assert self._server is not None, "the embedded PostgreSQL is not running"
+        return self._server.get_pid()
+
     def stop(self) -> None:
         """Stop the server (fast shutdown: open sessions are closed, committed data is kept)."""
         if self._server is None:

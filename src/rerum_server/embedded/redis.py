@@ -71,6 +71,12 @@ class EmbeddedRedis:
         finally:
             client.close()
 
+    @property
+    def pid(self) -> int:
+        """The server's process id (while it runs)."""
+        assert self.process is not None, "the embedded Redis is not running"
+        return self.process.pid
+
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
             self.process.terminate()

@@ -22,6 +22,7 @@ import redis
 from rerum_server.auth.local_key import mint_token
 from rerum_server.embedded.postgres import EmbeddedPostgres
 from rerum_server.embedded.redis import EmbeddedRedis, free_port
+from rerum_server.embedded.watchdog import MODULE as WATCHDOG
 from rerum_server.serve import APP
 from rerum_server.settings import ENVIRONMENT
 from rerum_server.verify.nemesis import Targets
@@ -38,11 +39,6 @@ class LabRedis(EmbeddedRedis):
     def command(self, port: int) -> list[str]:
         # DEBUG SLEEP is a fault of the schedule; the dump file is where a restored snapshot is loaded from.
         return [*super().command(port), "--enable-debug-command", "local", "--dbfilename", self.DUMP]
-
-    @property
-    def pid(self) -> int:
-        assert self.process is not None, "the lab's Redis is not running"
-        return self.process.pid
 
     def kill(self) -> None:
         """SIGKILL: no shutdown save, connections dropped."""
@@ -77,7 +73,8 @@ class LabRedis(EmbeddedRedis):
 
 def _workers_of(pid: int) -> list[int]:
     """The pids of the worker processes of the server process ``pid``: its children running the same
-    executable (an embedded Valkey it started is a child too, but not a worker). Read from /proc."""
+    executable (an embedded Valkey it started is a child too, but not a worker), except its watchdog.
+    Read from /proc."""
     try:
         executable = os.readlink(f"/proc/{pid}/exe")
     except OSError:
@@ -89,7 +86,11 @@ def _workers_of(pid: int) -> list[int]:
         try:
             stat = (entry / "stat").read_text()
             # The command name (field 2) may hold spaces and parentheses: fields follow the last ')'.
-            if int(stat.rsplit(")", 1)[1].split()[1]) == pid and os.readlink(entry / "exe") == executable:
+            if (
+                int(stat.rsplit(")", 1)[1].split()[1]) == pid
+                and os.readlink(entry / "exe") == executable
+                and WATCHDOG.encode() not in (entry / "cmdline").read_bytes()
+            ):
                 workers.append(int(entry.name))
         except OSError:
             continue  # the process ended meanwhile

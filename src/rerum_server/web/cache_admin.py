@@ -10,6 +10,7 @@ import orjson
 from rerum_server import errors
 from rerum_server.answers import JSON
 from rerum_server.cache.client import CacheUnavailable
+from rerum_server.cache.preflight import credentials_refused
 from rerum_server.cache.safety import problems
 from rerum_server.cache.stamps import ALL
 from rerum_server.web.context import Services
@@ -58,19 +59,27 @@ async def stats(request: Request, services: Services) -> Response:
 
 
 async def health(request: Request, services: Services) -> Response:
-    """``GET /v1/api/cache/health``: 200 when the cache Redis answers and is safe to use, else 503."""
+    """``GET /v1/api/cache/health``: 200 when the cache Redis answers and is safe to use, else 503.
+
+    ``status`` says which: ``ok``, ``unsafe`` (see ``problems``), ``credentials-refused`` (it answered and
+    refused our password or ACL user: a configuration error) or ``unreachable`` (it did not answer).
+    """
     if services.cache is None:
-        return _json({"enabled": False, "healthy": True})
+        return _json({"enabled": False, "healthy": True, "status": "ok"})
     started = time.perf_counter()
     try:
         info = {name: str(value) for name, value in (await services.cache.redis.info()).items()}
     except Exception as exc:  # any failure to talk to Redis is "unhealthy", never a 500
-        return _json({"enabled": True, "healthy": False, "reachable": False, "error": str(exc)}, 503)
+        refused = credentials_refused(exc)
+        body = {"enabled": True, "healthy": False, "reachable": refused,
+                "status": "credentials-refused" if refused else "unreachable", "error": str(exc)}  # fmt: skip
+        return _json(body, 503)
     latency_ms = (time.perf_counter() - started) * 1000
     found = problems(info, allow_allkeys=services.settings.allow_allkeys_eviction)
     body = {
         "enabled": True,
         "healthy": not found,
+        "status": "unsafe" if found else "ok",
         "reachable": True,
         "latencyMs": round(latency_ms, 3),
         "version": info.get("valkey_version") or info.get("redis_version"),
