@@ -66,9 +66,10 @@ STRINGS: list[list[str]] = [
     ['"' + "y" * 512 + '"', '"' + "y" * 513 + '"', '"' + "y" * 2000 + '"'],
 ]
 OTHER_SCALARS = ["true", "false", "null"]
-# Keys of documents; filters address them by dotted paths, so "a.b" is a key no path can name.
-DOCUMENT_KEYS = ["a", "b", "", "0", "1", "a.b", "$x", "\u00e9", "e\u0301", "k"]
-PATH_SEGMENTS = ["a", "b", "", "0", "1", "$x", "\u00e9", "e\u0301", "k"]
+# Keys of documents; filters address them by dotted paths, so "a.b" is a key no path can name. Plain
+# keys come twice, so that most paths are plain and documents and filters meet often.
+DOCUMENT_KEYS = ["a", "b", "k", "a", "b", "k", "", "0", "1", "a.b", "$x", "\u00e9", "e\u0301"]
+PATH_SEGMENTS = ["a", "b", "k", "a", "b", "k", "", "0", "1", "$x", "\u00e9", "e\u0301"]
 WORDS = ["alpha", "beta", "gamma", "Alpha"]
 
 
@@ -183,20 +184,18 @@ class Space:
         )
 
     def filter_about(self, trees: list[Any]) -> dict[str, Any]:
-        """A filter that names a leaf of one of ``trees`` (by its path, its value spelled another way),
-        so that it is likely to select, or to stop selecting, the document that leaf belongs to."""
-        found = [leaf for tree in trees for leaf in _leaves(tree, ())]
+        """A filter that names leaves of ``trees`` (by their paths, their values spelled another way),
+        so that it is likely to select, or to stop selecting, the documents they belong to."""
+        found = [leaf for tree in trees for leaf in _leaves(tree, ()) if not leaf[0][0].startswith("$")]
         if not found:
             return self.filter()
-        path, literal = self.rng.choice(found)
+        fields = [self._field_about(*self.rng.choice(found)) for _ in range(self.rng.choice([1, 1, 1, 2]))]
+        return {"$or": fields} if len(fields) > 1 else fields[0]
+
+    def _field_about(self, path: tuple[str, ...], literal: Literal) -> dict[str, Any]:
         value = self.respell(literal)
-        condition = self.rng.choice(
-            [value, value, {"$eq": value}, {"$in": [value, self.scalar()]}, {"$ne": value}, {"$all": [value]}]
-        )
-        field = {".".join(path): condition}
-        if self.rng.random() < 0.3:
-            return {"$or": [field, self.filter(0)]}
-        return field
+        choices = [value, value, value, {"$eq": value}, {"$in": [value, self.scalar()]}, {"$ne": value}]
+        return {".".join(path): self.rng.choice([*choices, {"$all": [value]}])}
 
     def filter(self, depth: int = 2) -> dict[str, Any]:
         rng = self.rng

@@ -43,7 +43,9 @@ def _smallest(covers: Iterable[set[str] | None]) -> set[str] | None:
 def cover(f: Filter) -> set[str] | None:
     """Equality stamps that every document matching ``f`` has, or None."""
     if isinstance(f, Field):
-        if any(is_array_index(segment) for segment in f.path):
+        # Leaves never name array positions, so a path through one has no cover; the first segment
+        # is always a key (a document is an object), even when it is made of digits.
+        if any(is_array_index(segment) for segment in f.path[1:]):
             return None
         return _cond_cover(f.path, f.cond)
     if isinstance(f, And):
