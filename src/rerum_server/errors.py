@@ -66,8 +66,8 @@ class Conflict(RerumError):
 class PayloadTooLarge(RerumError):
     status = 413
 
-    def __init__(self) -> None:
-        super().__init__("request entity too large")
+    def __init__(self, message: str = "request entity too large") -> None:
+        super().__init__(message)
 
 
 class UnsupportedMediaType(RerumError):

@@ -35,6 +35,10 @@ ENVIRONMENT: dict[str, tuple[str, str]] = {
     "RERUM_API_VERSION": ("1.1.0", "Value of `__rerum.APIversion`"),
     "RERUM_MAX_QUERY_LIMIT": ("500", "Cap of `limit`"),
     "RERUM_MAX_QUERY_SKIP": ("100000", "Cap of `skip`"),
+    "RERUM_MAX_BULK_ITEMS": (
+        "1000",
+        "Most objects one bulkCreate/bulkUpdate may carry (more: 413); each adds a `Link` header line",
+    ),
     "AUDIENCE": ("urn:rerum:local-api", "Required `aud` of bearer tokens"),
     "ISSUER_BASE_URL": ("", "OIDC issuer; its discovery document gives `issuer` and `jwks_uri`"),
     "ISSUER": ("", "Expected `iss` (defaults to the discovered issuer, or the local issuer)"),
@@ -142,6 +146,7 @@ class Settings:
     rerum_prefix: str
     max_limit: int
     max_skip: int
+    max_bulk_items: int
     audience: str
     issuer_base_url: str | None
     issuer: str | None
@@ -187,6 +192,7 @@ class Settings:
             rerum_prefix=rerum_prefix,
             max_limit=_int(env, "RERUM_MAX_QUERY_LIMIT", 1),
             max_skip=_int(env, "RERUM_MAX_QUERY_SKIP", 0),
+            max_bulk_items=_int(env, "RERUM_MAX_BULK_ITEMS", 1),
             audience=_text(env, "AUDIENCE") or ENVIRONMENT["AUDIENCE"][0],
             issuer_base_url=_text(env, "ISSUER_BASE_URL"),
             issuer=_text(env, "ISSUER"),

@@ -34,6 +34,10 @@ UNSELECTIVE_QUERIES = "qx"
 SEARCHES = "s"
 MAX_LEAF_DEPTH = 4
 MAX_LEAF_STAMPS = 128
+# A write naming more stamps than this (a bulk write of hundreds of documents) changes ``all`` instead:
+# every script stays O(this), so one request can neither outlast the Redis timeout (which would
+# refuse other requests' writes during the backoff) nor stall Redis for every other worker.
+MAX_WRITE_STAMPS = 1024
 _MAX_SCALAR_LENGTH = 512
 
 
@@ -129,13 +133,16 @@ def write_stamps(change: Change) -> list[str]:
     """Every stamp a write changes: from the old and the new state of each document it touched.
 
     Both states matter: a document can leave a query's result as well as enter it, and a delete or a
-    re-rooting moves documents between trees.
+    re-rooting moves documents between trees. Beyond ``MAX_WRITE_STAMPS`` the write changes ``all``,
+    on which every entry depends.
     """
     stamps = {UNSELECTIVE_QUERIES, SEARCHES}
     states = list(change.inserted) + [state for pair in change.replaced for state in pair]
     selective: set[str] | None = set()
     for state in states:
         stamps |= _document_stamps(state)
+        if len(stamps) > MAX_WRITE_STAMPS:
+            return [ALL]
         if selective is not None:
             leaves = document_query_stamps(state)
             selective = (
@@ -144,4 +151,4 @@ def write_stamps(change: Change) -> list[str]:
                 else selective | leaves
             )
     stamps |= {ALL_QUERIES} if selective is None else selective
-    return sorted(stamps)
+    return sorted(stamps) if len(stamps) <= MAX_WRITE_STAMPS else [ALL]

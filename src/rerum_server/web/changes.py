@@ -57,12 +57,22 @@ def _object_body(body: Any, message: str) -> Document:
     return body
 
 
-def _bulk_items(body: Any, *, must_declare_id: bool) -> list[Document]:
-    """RERUM's bulk gatekeeping; ``{}`` and falsy scalars are skipped, everything else must be an object."""
+def _bulk_items(body: Any, services: Services, *, must_declare_id: bool) -> list[Document]:
+    """RERUM's bulk gatekeeping; ``{}`` and falsy scalars are skipped, everything else must be an object.
+
+    At most ``RERUM_MAX_BULK_ITEMS`` elements: the answer carries one ``Link`` header line per object,
+    and header blocks of more than 64-100 kB are refused by common clients and proxies.
+    """
     if not isinstance(body, list):
         raise errors.BadRequest(NOT_AN_ARRAY)
     if not body:
         raise errors.BadRequest(EMPTY_ARRAY)
+    limit = services.settings.max_bulk_items
+    if len(body) > limit:
+        raise errors.PayloadTooLarge(
+            f"A bulk request may carry at most {limit} objects (this one has {len(body)}); "
+            "send them in several requests."
+        )
     gate = BULK_UPDATE_GATE if must_declare_id else BULK_CREATE_GATE
     items = []
     for element in body:
@@ -89,7 +99,7 @@ async def create(request: Request, services: Services) -> Response:
 
 async def bulk_create(request: Request, services: Services) -> Response:
     agent = await services.agent(request)
-    items = _bulk_items(json_body(request), must_declare_id=False)
+    items = _bulk_items(json_body(request), services, must_declare_id=False)
     docs = await services.writes.bulk_create(items, agent) if items else []
     return _bulk_response(docs, services, 201)
 
@@ -102,7 +112,7 @@ async def update(request: Request, services: Services) -> Response:
 
 async def bulk_update(request: Request, services: Services) -> Response:
     agent = await services.agent(request)
-    items = _bulk_items(json_body(request), must_declare_id=True)
+    items = _bulk_items(json_body(request), services, must_declare_id=True)
     docs = await services.writes.bulk_update(items, agent) if items else []
     return _bulk_response(docs, services, 200)
 
