@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import redis.asyncio as aioredis
+
 from tests.support.harness import AGENT, Harness
 
 
@@ -31,6 +33,34 @@ def test_a_hit_costs_one_redis_round_trip_and_no_database_query(in_harness: Any)
         assert (body["n"], status) == (1, "HIT")
         assert sent == ["EVALSHA"]
         assert h.queries == []
+
+    in_harness(scenario)
+
+
+# What the read script may run on a hit: reads only.
+_READ_ONLY = {"evalsha", "info", "time", "get", "exists", "hmget"}
+
+
+def test_a_hit_writes_nothing_to_redis(in_harness: Any, redis_url: str) -> None:
+    async def commands(client: aioredis.Redis) -> dict[str, int]:
+        stats = await client.info("commandstats")
+        return {name.removeprefix("cmdstat_"): int(value["calls"]) for name, value in stats.items()}
+
+    async def scenario(h: Harness) -> None:
+        doc = await h.writes.create({"n": 1}, AGENT, None)
+        assert (await h.read_json(h.reads.object(doc["_id"])))[1] == "MISS"
+        client = aioredis.Redis.from_url(redis_url)
+        try:
+            before = await commands(client)
+            for _ in range(20):
+                assert (await h.read_json(h.reads.object(doc["_id"])))[1] == "HIT"
+            after = await commands(client)
+        finally:
+            await client.aclose()
+        ran = {name for name, calls in after.items() if calls > before.get(name, 0)}
+        assert ran - {"info"} and ran <= _READ_ONLY, ran
+        counters, _ = await h.cache.statistics()
+        assert counters["hits"] >= 20 and counters["id:hits"] >= 20
 
     in_harness(scenario)
 

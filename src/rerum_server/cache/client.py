@@ -6,11 +6,15 @@ Guarantees the callers rely on:
 - a timeout drops the connection (redis-py does), so a late reply is never read as the answer to the
   next command, and every check lives inside the scripts, so a late command is harmless;
 - while Redis is failing, calls fail fast (``CacheUnavailable``) until a backoff with jitter has
-  passed, so no request waits on a dead Redis more than once per backoff period.
+  passed, so no request waits on a dead Redis more than once per backoff period;
+- a hit writes nothing to Redis: hits, misses and other events are counted here and shipped to the
+  cluster-wide statistics once per ``flush_interval_s`` (and before this worker answers the stats).
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import random
 import secrets
@@ -74,6 +78,7 @@ class CacheClient:
         lease_ms: int = 250,
         backoff_cap_s: float = 1.0,
         namespace: str = "rerum",
+        flush_interval_s: float = 1.0,
     ) -> None:
         self.redis = redis
         self.entry_ttl_ms = entry_ttl_ms
@@ -86,8 +91,10 @@ class CacheClient:
         self._namespace_name = namespace
         self._namespace: Namespace | None = None
         self._pending: dict[str, int] = {}
+        self._flush_interval_s = flush_interval_s
+        self._flusher: asyncio.Task[None] | None = None
         self._scripts = {name: redis.register_script(_script(name + ".lua")) for name in
-                         ("read", "fill", "fence", "release", "stats", "clear")}  # fmt: skip
+                         ("read", "fill", "fence", "release", "stats", "clear", "count")}  # fmt: skip
         self._oom_scripts = {name: redis.register_script(_script(name + ".lua", "allow-oom"))
                              for name in OOM_ALLOWED}  # fmt: skip
         self._flags_supported = False
@@ -110,6 +117,10 @@ class CacheClient:
         return cls(connection, **options)
 
     async def aclose(self) -> None:
+        if self._flusher is not None:
+            self._flusher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._flusher
         await self.redis.aclose()
 
     # ------------------------------------------------------------------ plumbing
@@ -164,34 +175,56 @@ class CacheClient:
                     raise CacheUnavailable("the Redis server changed twice during one call") from None
         raise AssertionError("unreachable")
 
-    def count_later(self, field: str) -> None:
-        """Count an event that happened while Redis could not be told (bypasses, refused writes ...).
+    def count_later(self, field: str, amount: int = 1) -> None:
+        """Count an event (a hit, a miss, a bypass, a refused write ...) for the cluster-wide statistics.
 
-        The counts travel with the next read script, so they cost no round trip of their own.
+        Counts are shipped by ``flush_counts``, at most once per flush interval, so that counting costs
+        no round trip and a hit no write.
         """
-        self._pending[field] = self._pending.get(field, 0) + 1
+        self._pending[field] = self._pending.get(field, 0) + amount
+        if self._flusher is None or self._flusher.done():
+            with contextlib.suppress(RuntimeError):  # no running loop: the next call in one starts it
+                self._flusher = asyncio.get_running_loop().create_task(self._flush_periodically())
+
+    async def _flush_periodically(self) -> None:
+        while True:
+            await asyncio.sleep(self._flush_interval_s)
+            if not self._pending:
+                return  # idle: the next count starts a new flusher
+            with contextlib.suppress(CacheUnavailable):
+                await self.flush_counts()
+
+    async def flush_counts(self) -> None:
+        """Ship this worker's counts to the statistics (kept for a later try if Redis fails)."""
+        pending, self._pending = self._pending, {}
+        if not pending:
+            return
+        try:
+            await self._scripted(
+                "count", lambda ns: ([ns.born, ns.stats], [x for p in pending.items() for x in p])
+            )
+        except CacheUnavailable:
+            for field, amount in pending.items():
+                self._pending[field] = self._pending.get(field, 0) + amount
+            raise
 
     # ------------------------------------------------------------------ the protocol
 
     async def read(
         self, digest: str, stamps: list[str], endpoint: str, *, lease_token: str, count: bool
     ) -> ReadResult:
-        """Fetch the entry and the state of its stamps in one round trip."""
-        pending, self._pending = self._pending, {}
+        """Fetch the entry and the state of its stamps in one round trip (which writes nothing on a hit)."""
 
         def build(ns: Namespace) -> tuple[list[str], list[Any]]:
             keys = [ns.born, ns.stats, ns.entry(digest), ns.lease(digest), *ns.stamp_keys(stamps)]
-            args = [secrets.token_hex(16), self.generation_ttl_ms, self.lease_ms, lease_token, endpoint,
-                    1 if count else 0, self.fence_ms]  # fmt: skip
-            args += [item for field_count in pending.items() for item in field_count]
+            args = [secrets.token_hex(16), self.generation_ttl_ms, self.lease_ms, lease_token, self.fence_ms]
             return keys, args
 
-        try:
-            result = await self._scripted("read", build)
-        except CacheUnavailable:
-            for field, amount in pending.items():
-                self._pending[field] = self._pending.get(field, 0) + amount
-            raise
+        result = await self._scripted("read", build)
+        outcome = "hits" if result[0] == 1 else "misses"
+        if count:
+            self.count_later(outcome)
+            self.count_later(f"{endpoint}:{outcome}")
         if result[0] == 1:
             return ReadResult(hit=True, value=result[1])
         return ReadResult(hit=False, generations=result[1].decode(), fill=int(result[2]))
@@ -229,7 +262,9 @@ class CacheClient:
         await self._scripted("release", build)
 
     async def statistics(self) -> tuple[dict[str, int], int]:
-        """The cluster-wide counters and the number of live entries."""
+        """The cluster-wide counters (this worker's up to now, the others' up to their last flush) and
+        the number of live entries."""
+        await self.flush_counts()
 
         def build(ns: Namespace) -> tuple[list[str], list[Any]]:
             return [ns.born, ns.stats, ns.index, ns.sizes], []

@@ -1,21 +1,17 @@
 -- One round trip of a cached read.
 -- KEYS: born, stats, entry, lease, then (gen, fence) per stamp.
 -- ARGV: run_id, token for generations created here, generation ttl ms, lease ms, lease token,
---       endpoint name, 1 to count this attempt in the statistics, fence lifetime ms, then pairs of
---       (counter, amount) that happened while Redis could not be told (bypasses, refused writes ...).
+--       fence lifetime ms.
 -- Returns {1, value} on a hit; {0, generations, fill} on a miss, fill = 1 (you fill), 2 (another
 -- reader holds the lease), 0 (no fill: a write is in flight or the namespace is too young).
+-- A hit writes nothing (the client counts hits and misses and ships the counts with count.lua).
 local ENTRY, LEASE = KEYS[3], KEYS[4]
-local counted = ARGV[7] == '1'
-for i = 9, #ARGV - 1, 2 do
-    redis.call('HINCRBY', STATS, ARGV[i], ARGV[i + 1])
-end
 local born = tonumber(redis.call('GET', BORN))
 if not born then
     born = now
     redis.call('SET', BORN, born, 'NX')
 end
-local blocked = (now - born) < tonumber(ARGV[8])
+local blocked = (now - born) < tonumber(ARGV[6])
 local generations = {}
 for i, keys in ipairs(stamp_keys(5)) do
     local generation = redis.call('GET', keys[1])
@@ -32,15 +28,7 @@ end
 local joined = table.concat(generations, ' ')
 local entry = redis.call('HMGET', ENTRY, 'g', 'v')
 if not blocked and entry[1] == joined then
-    if counted then
-        redis.call('HINCRBY', STATS, 'hits', 1)
-        redis.call('HINCRBY', STATS, ARGV[6] .. ':hits', 1)
-    end
     return {1, entry[2]}
-end
-if counted then
-    redis.call('HINCRBY', STATS, 'misses', 1)
-    redis.call('HINCRBY', STATS, ARGV[6] .. ':misses', 1)
 end
 if blocked then
     return {0, joined, 0}
