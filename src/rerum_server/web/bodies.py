@@ -12,6 +12,16 @@ from rerum_server.web.http import Request
 
 JSON_LIMIT = 5 * 1024 * 1024
 TEXT_LIMIT = 4 * 1024
+# Levels of objects and arrays in one document, the document itself being level 1 (MongoDB's limit,
+# so the reference stores no deeper documents either). The lowest limit below it is orjson's encoder
+# (254 levels); the server wraps a stored document in at most three more (`__deleted.object` of a
+# delete shell, inside the array of a query or history answer). PostgreSQL's jsonb, jsonpath and the
+# search text handle over 8,000 levels, orjson's parser 1,024, the cache stamp walk about 990.
+MAX_DOCUMENT_DEPTH = 100
+TOO_DEEP = (
+    f"A document may nest objects and arrays at most {MAX_DOCUMENT_DEPTH} levels deep "
+    "(the document itself is level 1)."
+)
 _JSON_TYPES = ("application/json", "application/ld+json")
 _CHARSET = re.compile(r"(?:^|;)\s*charset\s*=\s*\"?([^\";]*)\"?", re.IGNORECASE)
 
@@ -55,6 +65,8 @@ def parse_body(request: Request, raw: bytes) -> None:
             raise errors.BadRequest("The JSON body must be an object or an array.")
         if b"\\u0000" in raw and _has_nul(value):
             raise errors.BadRequest("The JSON body contains the character U+0000, which cannot be stored.")
+        if raw.count(b"[") + raw.count(b"{") > MAX_DOCUMENT_DEPTH and _too_deep(value):
+            raise errors.BadRequest(TOO_DEEP)
         request.body = value
     elif kind == "text/plain":
         request.body_kind = "text"
@@ -62,6 +74,20 @@ def parse_body(request: Request, raw: bytes) -> None:
             request.body = raw.decode("utf-8")
         except UnicodeDecodeError as exc:
             raise errors.BadRequest("The text body is not valid UTF-8.") from exc
+
+
+def _too_deep(body: dict[str, Any] | list[Any]) -> bool:
+    """Whether a document of the body nests deeper than ``MAX_DOCUMENT_DEPTH``: the body itself, or
+    each element of an array body (bulk writes take arrays of documents)."""
+    documents = body if isinstance(body, list) else [body]
+    stack = [(document, 1) for document in documents if isinstance(document, dict | list)]
+    while stack:  # iterative: a body may nest up to orjson's 1,024 levels
+        item, level = stack.pop()
+        if level > MAX_DOCUMENT_DEPTH:
+            return True
+        children = item.values() if isinstance(item, dict) else item
+        stack.extend((child, level + 1) for child in children if isinstance(child, dict | list))
+    return False
 
 
 def _has_nul(value: Any) -> bool:
