@@ -83,7 +83,22 @@ def test_search_routes_refuse_xml_with_their_own_message() -> None:
     [("5", 5), ("1.9", 1), ("2e3", 2), ("12abc", 12), ("abc", None), (" -3", -3), ("+4", 4), ("", None)],
 )
 def test_parse_int_matches_javascript(raw: str, parsed: int | None) -> None:
-    assert parse_int(raw) == parsed
+    assert parse_int(raw, ceiling=10**6) == parsed
+
+
+@pytest.mark.parametrize(
+    ("raw", "parsed"),
+    [
+        ("9" * 4301, 101),
+        ("-" + "9" * 4301, -101),
+        ("101", 101),
+        ("100", 100),
+        ("0" * 5000 + "42", 42),
+        ("-0", 0),
+    ],
+)
+def test_parse_int_saturates_above_the_ceiling_without_converting(raw: str, parsed: int) -> None:
+    assert parse_int(raw, ceiling=100) == parsed
 
 
 @pytest.mark.parametrize(
@@ -95,6 +110,8 @@ def test_parse_int_matches_javascript(raw: str, parsed: int | None) -> None:
         ("", (100, 0)),
         ("skip=999999", (100, 100000)),
         ("limit=5&limit=9", (5, 0)),
+        ("limit=" + "9" * 4301 + "&skip=" + "9" * 4301, (500, 100000)),
+        ("limit=-" + "9" * 4301 + "&skip=-" + "9" * 4301, (100, 0)),
     ],
 )
 def test_pagination_defaults_and_caps(query: str, expected: tuple[int, int]) -> None:

@@ -167,18 +167,29 @@ def json_body(request: Request) -> Any:
     return {} if request.body_kind != "json" else request.body
 
 
-def parse_int(value: str | None) -> int | None:
-    """JavaScript ``parseInt(value, 10)``: sign and leading digits after whitespace, else None (NaN)."""
-    if value is None:
+_LEADING_INTEGER = re.compile(r"\s*([+-]?)0*([0-9]+)")  # JavaScript digits are ASCII only
+
+
+def parse_int(value: str | None, *, ceiling: int) -> int | None:
+    """JavaScript ``parseInt(value, 10)``: sign and leading digits after whitespace, else None (NaN).
+
+    A magnitude above ``ceiling`` comes back as ``ceiling + 1``: callers only compare the result with
+    their cap, and a digit string of any length must not be converted (Python refuses more than 4,300
+    digits, and converting is quadratic in their number).
+    """
+    match = None if value is None else _LEADING_INTEGER.match(value)
+    if match is None:
         return None
-    match = re.match(r"\s*([+-]?\d+)", value)
-    return int(match.group(1)) if match else None
+    sign, digits = match.groups()
+    too_large = len(digits) > len(str(ceiling)) or int(digits) > ceiling
+    magnitude = ceiling + 1 if too_large else int(digits)
+    return -magnitude if sign == "-" else magnitude
 
 
 def pagination(request: Request, default_limit: int, max_limit: int, max_skip: int) -> tuple[int, int]:
     """RERUM's ``limit`` and ``skip``: non-positive or unparseable → defaults; clamped to the caps."""
-    limit = parse_int(request.query("limit"))
-    skip = parse_int(request.query("skip"))
+    limit = parse_int(request.query("limit"), ceiling=max_limit)
+    skip = parse_int(request.query("skip"), ceiling=max_skip)
     limit = min(default_limit if limit is None or limit <= 0 else limit, max_limit)
     skip = 0 if skip is None or skip <= 0 else min(skip, max_skip)
     return limit, skip
