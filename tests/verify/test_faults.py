@@ -28,6 +28,9 @@ pytestmark = pytest.mark.cluster
 HOLD_S, GAP_S = 3.0, 3.0
 # Every fault once, each followed by a calm gap, after a warm-up; then a calm tail.
 SHORT_RUN_S = 4 + len(FAULTS) * (HOLD_S + GAP_S) + 6
+# The fault schedule needs its seconds; what the run checks needs operations: a slow machine runs on,
+# calm, until it has made them (about 70% of them are reads, and the run must check 1,000 reads).
+SHORT_RUN_OPERATIONS = 2500
 
 
 def test_every_fault_kind_on_two_hosts_leaves_no_anomaly(
@@ -38,7 +41,11 @@ def test_every_fault_kind_on_two_hosts_leaves_no_anomaly(
     with lab:
         nemesis = Nemesis(list(FAULTS), lab.targets(), recorder, hold_s=HOLD_S, gap_s=GAP_S)
         config = WorkloadConfig(
-            urls=tuple(lab.urls), token=lab.token(OWNER), duration_s=SHORT_RUN_S, clients=16
+            urls=tuple(lab.urls),
+            token=lab.token(OWNER),
+            duration_s=SHORT_RUN_S,
+            operations=SHORT_RUN_OPERATIONS,
+            clients=16,
         )
         history, report = verify(
             config, recorder=recorder, nemesis=nemesis, save_to=tmp_path / "history.jsonl"
@@ -84,7 +91,9 @@ def test_negative_control_without_run_id_scoping_a_restored_snapshot_serves_stal
     recorder = Recorder()
     with Lab(TEST_DATA / f"lab-unscoped-{os.getpid()}", config) as lab:
         nemesis = Nemesis(["redis-restart-snapshot"], lab.targets(), recorder, hold_s=3, gap_s=2, warmup_s=4)
-        workload = WorkloadConfig(urls=tuple(lab.urls), token=lab.token(OWNER), duration_s=30, clients=16)
+        workload = WorkloadConfig(
+            urls=tuple(lab.urls), token=lab.token(OWNER), duration_s=30, operations=1500, clients=16
+        )
         history, report = verify(workload, recorder=recorder, nemesis=nemesis)
     publish("negative control: cache keys not scoped by run_id, snapshot restores", render(history, report))
     assert nemesis.errors == []
