@@ -5,7 +5,6 @@ scoping (without it, a Redis restarted from a snapshot serves stale reads, and t
 
 from __future__ import annotations
 
-import os
 from collections import Counter
 from pathlib import Path
 
@@ -21,7 +20,7 @@ from rerum_server.verify.workload import WorkloadConfig
 from tests.conftest import OWNER
 from tests.support.database import DatabaseServer
 from tests.support.reports import publish
-from tests.support.server import PROJECT, TEST_DATA
+from tests.support.server import PROJECT, scratch
 
 pytestmark = pytest.mark.cluster
 
@@ -36,7 +35,7 @@ SHORT_RUN_OPERATIONS = 2500
 def test_every_fault_kind_on_two_hosts_leaves_no_anomaly(
     test_database: DatabaseServer, tmp_path: Path
 ) -> None:
-    lab = Lab(TEST_DATA / f"lab-{os.getpid()}", LabConfig(database_url=test_database.new_database()))
+    lab = Lab(scratch("lab"), LabConfig(database_url=test_database.new_database()))
     recorder = Recorder()
     with lab:
         nemesis = Nemesis(list(FAULTS), lab.targets(), recorder, hold_s=HOLD_S, gap_s=GAP_S)
@@ -89,7 +88,7 @@ def test_negative_control_without_run_id_scoping_a_restored_snapshot_serves_stal
         env={"PYTHONPATH": str(PROJECT), "CACHE_FENCE_MS": "2000"},
     )
     recorder = Recorder()
-    with Lab(TEST_DATA / f"lab-unscoped-{os.getpid()}", config) as lab:
+    with Lab(scratch("lab-unscoped"), config) as lab:
         nemesis = Nemesis(["redis-restart-snapshot"], lab.targets(), recorder, hold_s=3, gap_s=2, warmup_s=4)
         workload = WorkloadConfig(
             urls=tuple(lab.urls), token=lab.token(OWNER), duration_s=30, operations=1500, clients=16
