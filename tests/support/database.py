@@ -44,7 +44,7 @@ class DatabaseServer:
         """Stop the embedded server and remove its data (test data is disposable)."""
         if self._embedded is not None:
             self._embedded.stop()
-            shutil.rmtree(self._embedded.pgdata, ignore_errors=True)
+            shutil.rmtree(self._embedded.pgdata.parent, ignore_errors=True)
 
 
 async def _fingerprint(dsn: str) -> tuple[int, str]:
