@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import os
+import shutil
 from collections.abc import Callable, Iterator
 
 import httpx
@@ -11,7 +11,7 @@ import pytest
 from rerum_server.auth.local_key import mint_token
 from tests.support import reports
 from tests.support.database import DatabaseServer, fingerprint
-from tests.support.server import TEST_DATA, RunningServer
+from tests.support.server import TEST_DATA, RunningServer, process_name, scratch
 
 AGENT_CLAIM = "http://store.rerum.io/agent"
 OWNER = "https://store.rerum.io/v1/id/owner0000000000000000001"
@@ -31,24 +31,22 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
             terminalreporter.write(text + "\n")
 
 
-def _process_name() -> str:
-    # Unique per pytest process: concurrent runs (xdist workers, or two developers' runs) never share
-    # a PostgreSQL data directory.
-    return f"{os.environ.get('PYTEST_XDIST_WORKER', 'main')}-{os.getpid()}"
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    # Every server, Redis and PostgreSQL of this process has stopped (session fixtures are finalised
+    # before this hook): its data goes, and only its own, so a concurrent run keeps its data.
+    shutil.rmtree(TEST_DATA / process_name(), ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
 def test_database() -> Iterator[DatabaseServer]:
-    database = DatabaseServer(_process_name())
+    database = DatabaseServer(process_name())
     yield database
     database.stop()
 
 
 @pytest.fixture(scope="session")
 def server(test_database: DatabaseServer) -> Iterator[RunningServer]:
-    running = RunningServer(
-        workers=2, data_dir=TEST_DATA / _process_name() / "server", database_url=test_database.new_database()
-    )
+    running = RunningServer(workers=2, data_dir=scratch("server"), database_url=test_database.new_database())
     yield running
     running.stop()
 

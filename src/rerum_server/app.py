@@ -28,7 +28,7 @@ from rerum_server.web.bodies import body_limit, parse_body
 from rerum_server.web.conditional import etag_of, is_not_modified
 from rerum_server.web.context import Services
 from rerum_server.web.error_responses import error_response
-from rerum_server.web.http import Request, Response, header_map, read_body
+from rerum_server.web.http import Request, Response, discard_body, has_body, header_map, read_body
 from rerum_server.web.routes import resolve, rewrite_legacy
 from rerum_server.writes import Writes
 
@@ -175,11 +175,15 @@ class RerumApp:
             scope["method"], rewrite_legacy(scope["path"]), scope["query_string"].decode(), header_map(scope)
         )
         if request.method == "OPTIONS":
+            if has_body(request.headers):
+                await discard_body(receive)
             return Response(204, b"", list(_PREFLIGHT))
         try:
             limit = body_limit(request.header("content-type"))
             if limit is not None:
                 parse_body(request, await read_body(receive, limit, request.header("content-length")))
+            elif has_body(request.headers):
+                await discard_body(receive)
             if services.settings.down and request.path not in _ALWAYS_UP:
                 raise errors.ServiceUnavailable(DOWN_MESSAGE)
             resolved = resolve(request.path)

@@ -12,7 +12,7 @@ import pytest
 from rerum_server.embedded.redis import EmbeddedRedis
 from tests.support.database import DatabaseServer
 from tests.support.harness import Harness, run
-from tests.support.server import TEST_DATA, new_namespace
+from tests.support.server import new_namespace, scratch
 
 
 @pytest.fixture(scope="session")
@@ -21,7 +21,7 @@ def redis_url() -> Iterator[str]:
     if configured:
         yield configured
         return
-    server = EmbeddedRedis(TEST_DATA / f"redis-{os.getpid()}")
+    server = EmbeddedRedis(scratch("redis"))
     yield server.start()
     server.stop()
 

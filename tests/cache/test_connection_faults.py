@@ -7,7 +7,6 @@ answers with an error (OOM): that call fails, the next one is tried (no backoff)
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 import uuid
 from urllib.parse import urlsplit
@@ -18,7 +17,7 @@ import uvloop
 from rerum_server.cache.client import CacheClient, CacheUnavailable
 from rerum_server.embedded.redis import EmbeddedRedis
 from rerum_server.verify.proxy import FaultyProxy
-from tests.support.server import TEST_DATA
+from tests.support.server import scratch
 
 ROUNDS = 10
 
@@ -100,7 +99,7 @@ async def _under_oom(url: str) -> tuple[str, str, bool]:
 
 
 def test_over_maxmemory_only_fills_are_refused_and_without_a_backoff() -> None:
-    server = EmbeddedRedis(TEST_DATA / f"redis-oom-{os.getpid()}", namespace="oom")
+    server = EmbeddedRedis(scratch("redis-oom"), namespace="oom")
     url = server.start()
     try:
         fill, write, filled_after = asyncio.run(_under_oom(url))

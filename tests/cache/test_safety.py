@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 from collections.abc import Iterator
 
 import pytest
@@ -13,12 +12,12 @@ import redis
 from rerum_server.cache import safety
 from rerum_server.cache.client import CacheClient, CacheUnavailable
 from rerum_server.embedded.redis import EmbeddedRedis
-from tests.support.server import TEST_DATA
+from tests.support.server import scratch
 
 
 @pytest.fixture
 def spare_redis() -> Iterator[tuple[EmbeddedRedis, redis.Redis]]:
-    server = EmbeddedRedis(TEST_DATA / f"spare-redis-{os.getpid()}")
+    server = EmbeddedRedis(scratch("spare-redis"))
     client = redis.Redis.from_url(server.start())
     yield server, client
     client.close()
@@ -67,7 +66,7 @@ def test_an_allkeys_eviction_policy_is_refused_unless_allowed(
 
 def test_a_replica_is_refused(spare_redis: tuple[EmbeddedRedis, redis.Redis]) -> None:
     server, client = spare_redis
-    primary = EmbeddedRedis(TEST_DATA / f"primary-redis-{os.getpid()}")
+    primary = EmbeddedRedis(scratch("primary-redis"))
     primary.start()
     try:
         client.replicaof("127.0.0.1", primary.port)

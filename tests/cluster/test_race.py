@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -14,7 +13,7 @@ from tests.conftest import AGENT_CLAIM, OWNER
 from tests.support.database import DatabaseServer
 from tests.support.race import Api, run_pairs
 from tests.support.reports import publish
-from tests.support.server import TEST_DATA, RunningServer
+from tests.support.server import RunningServer, scratch
 
 pytestmark = pytest.mark.cluster
 
@@ -22,7 +21,7 @@ pytestmark = pytest.mark.cluster
 def _cluster(test_database: DatabaseServer, name: str, **options: object) -> RunningServer:
     return RunningServer(
         workers=4,
-        data_dir=TEST_DATA / f"{name}-{os.getpid()}",
+        data_dir=scratch(name),
         database_url=test_database.new_database(),
         **options,  # type: ignore[arg-type]
     )

@@ -3,7 +3,6 @@ with nothing written, and caching resumes on its own once Redis is back (no API 
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,14 +14,14 @@ from rerum_server.auth.local_key import mint_token
 from rerum_server.embedded.redis import EmbeddedRedis
 from tests.conftest import AGENT_CLAIM, OWNER
 from tests.support.database import DatabaseServer, fingerprint
-from tests.support.server import TEST_DATA, RunningServer, free_port
+from tests.support.server import RunningServer, free_port, scratch
 
 pytestmark = pytest.mark.cluster
 
 
 @pytest.fixture(scope="module")
 def redis_and_cluster(test_database: DatabaseServer) -> Iterator[tuple[EmbeddedRedis, RunningServer]]:
-    base = TEST_DATA / f"redis-down-{os.getpid()}"
+    base = scratch("redis-down")
     redis_server = EmbeddedRedis(base, port=free_port())
     url = redis_server.start()
     server = RunningServer(

@@ -11,7 +11,7 @@ import pytest
 from rerum_server.auth.local_key import mint_token
 from tests.conftest import AGENT_CLAIM, OWNER
 from tests.support.database import DatabaseServer
-from tests.support.server import TEST_DATA, RunningServer
+from tests.support.server import RunningServer, scratch
 
 pytestmark = pytest.mark.cluster
 
@@ -20,7 +20,7 @@ pytestmark = pytest.mark.cluster
 def cluster(test_database: DatabaseServer) -> Iterator[RunningServer]:
     running = RunningServer(
         workers=4,
-        data_dir=TEST_DATA / f"cluster-{id(test_database)}",
+        data_dir=scratch("cluster"),
         database_url=test_database.new_database(),
     )
     yield running

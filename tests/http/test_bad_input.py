@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 import uuid
 from collections.abc import Iterator
@@ -129,6 +130,36 @@ def test_json_body_of_just_under_5_mb_is_parsed(client: httpx.Client) -> None:
     body = b"{" + b" " * (5 * 1024 * 1024 - 3) + b"}"  # parsed, then refused for want of a token
     response = client.post("/v1/api/create", content=body, headers=JSON)
     assert response.status_code == 401
+
+
+@pytest.mark.parametrize(
+    ("method", "content_type", "status"),
+    [("OPTIONS", "application/json", 204), ("GET", "application/xml", 405), ("POST", "application/xml", 401),
+     ("POST", "application/json, text/plain", 401), ("PUT", None, 405)],
+)  # fmt: skip
+@unchanged
+def test_bodies_the_server_does_not_read_still_get_their_answer_on_concurrent_connections(
+    server: RunningServer, method: str, content_type: str | None, status: int
+) -> None:
+    # Answering while a body the server does not parse was still arriving reset the connection, and
+    # most clients got no answer at all (found by tests/http/test_generated_bad_input.py).
+    body = b'{"a": "' + b"x" * (1024 * 1024) + b'"}'
+    headers = {} if content_type is None else {"Content-Type": content_type}
+
+    async def send_all() -> list[int | str]:
+        async with httpx.AsyncClient(base_url=server.url, timeout=30) as http:
+
+            async def one() -> int | str:
+                try:
+                    return (
+                        await http.request(method, "/v1/api/create", content=body, headers=headers)
+                    ).status_code
+                except httpx.TransportError as exc:
+                    return type(exc).__name__
+
+            return await asyncio.gather(*(one() for _ in range(48)))
+
+    assert asyncio.run(send_all()) == [status] * 48
 
 
 @pytest.mark.parametrize("path", ["/v1/api/create", "/v1/api/update"])

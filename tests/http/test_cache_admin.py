@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterator
 
 import httpx
@@ -12,7 +11,7 @@ from rerum_server.auth.local_key import mint_token
 from tests.conftest import AGENT_CLAIM, OWNER
 from tests.support.api import create, key
 from tests.support.database import DatabaseServer
-from tests.support.server import TEST_DATA, RunningServer
+from tests.support.server import RunningServer, scratch
 
 ADMIN = "https://store.rerum.io/v1/id/admin00000000000000000001"
 
@@ -48,7 +47,7 @@ def test_clear_is_refused_to_agents_that_are_not_administrators(
 def admin_server(test_database: DatabaseServer) -> Iterator[RunningServer]:
     running = RunningServer(
         workers=1,
-        data_dir=TEST_DATA / f"admin-{os.getpid()}",
+        data_dir=scratch("admin"),
         database_url=test_database.new_database(),
         env={"RERUM_ADMIN_AGENTS": ADMIN},
     )

@@ -11,7 +11,7 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 
 from rerum_server.embedded.postgres import EmbeddedPostgres
-from tests.support.server import TEST_DATA
+from tests.support.server import scratch
 
 
 class DatabaseServer:
@@ -19,7 +19,7 @@ class DatabaseServer:
 
     def __init__(self, name: str) -> None:
         configured = os.environ.get("RERUM_TEST_DATABASE_URL")
-        self._embedded = None if configured else EmbeddedPostgres(TEST_DATA / name)
+        self._embedded = None if configured else EmbeddedPostgres(scratch("database"))
         self.admin_dsn = configured or self._embedded.start()
         self._count = 0
         self._prefix = f"rerum_test_{name.replace('-', '_')}_{os.getpid()}"

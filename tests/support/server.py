@@ -17,6 +17,18 @@ PROJECT = Path(__file__).resolve().parents[2]
 TEST_DATA = PROJECT / ".test-data"
 
 
+def process_name() -> str:
+    """A name unique to this pytest process: concurrent runs (xdist workers, or two developers' runs)
+    never share a directory or a database."""
+    return f"{os.environ.get('PYTEST_XDIST_WORKER', 'main')}-{os.getpid()}"
+
+
+def scratch(name: str) -> Path:
+    """The directory ``name`` in this process's own part of ``.test-data``, which the session removes
+    when it ends (``tests/conftest.py``) and no other process touches."""
+    return TEST_DATA / process_name() / name
+
+
 def new_namespace(redis_url: str) -> str:
     """A cache namespace no server has used on ``redis_url``, marked as new there (see ``mark_new``),
     so that caching in it starts at once instead of after one fence lifetime."""

@@ -5,7 +5,14 @@ from __future__ import annotations
 import pytest
 
 from rerum_server import errors
-from rerum_server.web.bodies import pagination, parse_body, parse_int, require_content_type
+from rerum_server.web.bodies import (
+    MAX_DOCUMENT_DEPTH,
+    TOO_DEEP,
+    pagination,
+    parse_body,
+    parse_int,
+    require_content_type,
+)
 from rerum_server.web.http import Request
 
 
@@ -76,7 +83,22 @@ def test_search_routes_refuse_xml_with_their_own_message() -> None:
     [("5", 5), ("1.9", 1), ("2e3", 2), ("12abc", 12), ("abc", None), (" -3", -3), ("+4", 4), ("", None)],
 )
 def test_parse_int_matches_javascript(raw: str, parsed: int | None) -> None:
-    assert parse_int(raw) == parsed
+    assert parse_int(raw, ceiling=10**6) == parsed
+
+
+@pytest.mark.parametrize(
+    ("raw", "parsed"),
+    [
+        ("9" * 4301, 101),
+        ("-" + "9" * 4301, -101),
+        ("101", 101),
+        ("100", 100),
+        ("0" * 5000 + "42", 42),
+        ("-0", 0),
+    ],
+)
+def test_parse_int_saturates_above_the_ceiling_without_converting(raw: str, parsed: int) -> None:
+    assert parse_int(raw, ceiling=100) == parsed
 
 
 @pytest.mark.parametrize(
@@ -88,6 +110,8 @@ def test_parse_int_matches_javascript(raw: str, parsed: int | None) -> None:
         ("", (100, 0)),
         ("skip=999999", (100, 100000)),
         ("limit=5&limit=9", (5, 0)),
+        ("limit=" + "9" * 4301 + "&skip=" + "9" * 4301, (500, 100000)),
+        ("limit=-" + "9" * 4301 + "&skip=-" + "9" * 4301, (100, 0)),
     ],
 )
 def test_pagination_defaults_and_caps(query: str, expected: tuple[int, int]) -> None:
@@ -114,3 +138,35 @@ def test_latin1_charset_is_unsupported() -> None:
     with pytest.raises(errors.UnsupportedMediaType) as refused:
         parse_body(_request("application/json; charset=latin1"), b"{}")
     assert refused.value.message == 'unsupported charset "LATIN1"'
+
+
+def _nested(levels: int) -> bytes:
+    """An object body nesting ``levels`` levels (arrays under the top-level object)."""
+    return b'{"a":' + b"[" * (levels - 1) + b"]" * (levels - 1) + b"}"
+
+
+def test_a_body_at_the_document_depth_limit_is_parsed() -> None:
+    request = _request("application/json")
+    parse_body(request, _nested(MAX_DOCUMENT_DEPTH))
+    assert request.body_kind == "json"
+
+
+def test_a_body_one_level_deeper_than_the_limit_is_a_bad_request() -> None:
+    with pytest.raises(errors.BadRequest) as refused:
+        parse_body(_request("application/json"), _nested(MAX_DOCUMENT_DEPTH + 1))
+    assert refused.value.message == TOO_DEEP
+
+
+def test_in_an_array_body_each_element_is_a_document() -> None:
+    at_limit = _nested(MAX_DOCUMENT_DEPTH)
+    parse_body(_request("application/json"), b"[" + at_limit + b"," + at_limit + b"]")
+    with pytest.raises(errors.BadRequest):
+        parse_body(
+            _request("application/json"), b"[" + at_limit + b"," + _nested(MAX_DOCUMENT_DEPTH + 1) + b"]"
+        )
+
+
+def test_brackets_inside_strings_do_not_count_as_levels() -> None:
+    request = _request("application/json")
+    parse_body(request, b'{"a": "' + b"[{" * 1000 + b'"}')
+    assert request.body == {"a": "[{" * 1000}

@@ -5,7 +5,6 @@ scoping (without it, a Redis restarted from a snapshot serves stale reads, and t
 
 from __future__ import annotations
 
-import os
 from collections import Counter
 from pathlib import Path
 
@@ -21,24 +20,31 @@ from rerum_server.verify.workload import WorkloadConfig
 from tests.conftest import OWNER
 from tests.support.database import DatabaseServer
 from tests.support.reports import publish
-from tests.support.server import PROJECT, TEST_DATA
+from tests.support.server import PROJECT, scratch
 
 pytestmark = pytest.mark.cluster
 
 HOLD_S, GAP_S = 3.0, 3.0
 # Every fault once, each followed by a calm gap, after a warm-up; then a calm tail.
 SHORT_RUN_S = 4 + len(FAULTS) * (HOLD_S + GAP_S) + 6
+# The fault schedule needs its seconds; what the run checks needs operations: a slow machine runs on,
+# calm, until it has made them (about 70% of them are reads, and the run must check 1,000 reads).
+SHORT_RUN_OPERATIONS = 2500
 
 
 def test_every_fault_kind_on_two_hosts_leaves_no_anomaly(
     test_database: DatabaseServer, tmp_path: Path
 ) -> None:
-    lab = Lab(TEST_DATA / f"lab-{os.getpid()}", LabConfig(database_url=test_database.new_database()))
+    lab = Lab(scratch("lab"), LabConfig(database_url=test_database.new_database()))
     recorder = Recorder()
     with lab:
         nemesis = Nemesis(list(FAULTS), lab.targets(), recorder, hold_s=HOLD_S, gap_s=GAP_S)
         config = WorkloadConfig(
-            urls=tuple(lab.urls), token=lab.token(OWNER), duration_s=SHORT_RUN_S, clients=16
+            urls=tuple(lab.urls),
+            token=lab.token(OWNER),
+            duration_s=SHORT_RUN_S,
+            operations=SHORT_RUN_OPERATIONS,
+            clients=16,
         )
         history, report = verify(
             config, recorder=recorder, nemesis=nemesis, save_to=tmp_path / "history.jsonl"
@@ -82,9 +88,11 @@ def test_negative_control_without_run_id_scoping_a_restored_snapshot_serves_stal
         env={"PYTHONPATH": str(PROJECT), "CACHE_FENCE_MS": "2000"},
     )
     recorder = Recorder()
-    with Lab(TEST_DATA / f"lab-unscoped-{os.getpid()}", config) as lab:
+    with Lab(scratch("lab-unscoped"), config) as lab:
         nemesis = Nemesis(["redis-restart-snapshot"], lab.targets(), recorder, hold_s=3, gap_s=2, warmup_s=4)
-        workload = WorkloadConfig(urls=tuple(lab.urls), token=lab.token(OWNER), duration_s=30, clients=16)
+        workload = WorkloadConfig(
+            urls=tuple(lab.urls), token=lab.token(OWNER), duration_s=30, operations=1500, clients=16
+        )
         history, report = verify(workload, recorder=recorder, nemesis=nemesis)
     publish("negative control: cache keys not scoped by run_id, snapshot restores", render(history, report))
     assert nemesis.errors == []

@@ -17,12 +17,12 @@ from rerum_server.embedded.redis import EmbeddedRedis
 from rerum_server.verify.history import Recorder
 from rerum_server.verify.nemesis import FAULTS, Nemesis, Targets, missing_handles, parse_faults
 from tests.support.database import DatabaseServer
-from tests.support.server import TEST_DATA, RunningServer
+from tests.support.server import RunningServer, scratch
 
 
 @pytest.fixture(scope="module")
 def redis_url() -> Iterator[str]:
-    server = EmbeddedRedis(TEST_DATA / f"nemesis-redis-{os.getpid()}")
+    server = EmbeddedRedis(scratch("nemesis-redis"))
     yield server.start()
     server.stop()
 
@@ -100,7 +100,7 @@ def test_rerum_verify_injects_connection_faults_into_a_running_deployment(
     database_url = test_database.new_database()
     server = RunningServer(
         workers=2,
-        data_dir=TEST_DATA / f"nemesis-cli-{os.getpid()}",
+        data_dir=scratch("nemesis-cli"),
         database_url=database_url,
         env={"REDIS_URL": redis_url, "CACHE_NAMESPACE": f"cli{os.getpid()}", "REDIS_TIMEOUT_MS": "500"},
     )

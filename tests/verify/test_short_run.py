@@ -1,12 +1,12 @@
 """A short `rerum verify` run against a 4-worker cluster, and its negative control.
 
 The run uses the code `rerum verify` runs (``rerum_server.verify.run.verify``): 16 clients, each request
-on a new connection, a mixed workload on small pools of objects, every operation checked.
+on a new connection, a mixed workload on small pools of objects, every operation checked. Runs are
+bounded by operation counts, not seconds: a slow machine makes them longer, not weaker.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,7 +23,7 @@ from rerum_server.verify.workload import WorkloadConfig
 from tests.conftest import AGENT_CLAIM, OWNER
 from tests.support.database import DatabaseServer
 from tests.support.reports import publish
-from tests.support.server import TEST_DATA, RunningServer
+from tests.support.server import RunningServer, scratch
 
 pytestmark = pytest.mark.cluster
 
@@ -31,15 +31,15 @@ pytestmark = pytest.mark.cluster
 def _cluster(test_database: DatabaseServer, name: str, **options: object) -> RunningServer:
     return RunningServer(
         workers=4,
-        data_dir=TEST_DATA / f"{name}-{os.getpid()}",
+        data_dir=scratch(name),
         database_url=test_database.new_database(),
         **options,  # type: ignore[arg-type]
     )
 
 
-def _config(server: RunningServer, duration_s: float) -> WorkloadConfig:
+def _config(server: RunningServer, operations: int) -> WorkloadConfig:
     token = mint_token(Path(server.data_dir).resolve(), OWNER, agent_claim=AGENT_CLAIM)
-    return WorkloadConfig(urls=(server.url,), token=token, duration_s=duration_s, clients=16)
+    return WorkloadConfig(urls=(server.url,), token=token, duration_s=0, operations=operations, clients=16)
 
 
 @pytest.fixture(scope="module")
@@ -49,10 +49,10 @@ def cluster(test_database: DatabaseServer) -> Iterator[RunningServer]:
     running.stop()
 
 
-def test_a_twenty_second_run_of_sixteen_clients_finds_no_anomaly(
+def test_a_run_of_two_thousand_operations_by_sixteen_clients_finds_no_anomaly(
     cluster: RunningServer, tmp_path: Path
 ) -> None:
-    history, report = verify(_config(cluster, 20), save_to=tmp_path / "history.jsonl")
+    history, report = verify(_config(cluster, 2000), save_to=tmp_path / "history.jsonl")
     publish("short run: 1 host x 4 workers, no faults", render(history, report))
 
     kinds = {op.kind for op in history.operations}
@@ -95,7 +95,7 @@ def test_negative_control_per_process_caches_fail_the_checker(test_database: Dat
         app="tests.support.naive_cache:create_app",
     )
     try:
-        history, report = verify(_config(naive, 8))
+        history, report = verify(_config(naive, 1000))
     finally:
         naive.stop()
     publish("negative control: per-worker caches", render(history, report))

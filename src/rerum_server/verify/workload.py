@@ -44,11 +44,17 @@ WRITE_WEIGHTS = {"overwrite": 35, "update": 20, "patch": 20, "release": 8, "dele
 @dataclass(frozen=True)
 class WorkloadConfig:
     """What to run: against ``urls`` (hosts of one deployment; every request goes to one of them at
-    random) with ``token`` (a bearer token of the agent that owns the objects)."""
+    random) with ``token`` (a bearer token of the agent that owns the objects).
+
+    The run lasts ``duration_s`` seconds and then goes on until at least ``operations`` operations are
+    recorded: a test bounds its run by a count (``duration_s=0``), so a slow machine makes it longer,
+    never weaker; a fault schedule needs its seconds, so a fault run gives both.
+    """
 
     urls: tuple[str, ...]
     token: str
     duration_s: float = 20.0
+    operations: int = 0
     clients: int = 16
     clients_per_pool: int = 4
     objects_per_pool: int = 12
@@ -150,11 +156,12 @@ class Client:
         self.auth = {"Authorization": "Bearer " + config.token}
 
     async def loop(self, deadline: float) -> None:
-        """Run operations until ``deadline`` (``time.monotonic()``)."""
+        """Run operations until ``deadline`` (``time.monotonic()``) has passed and the recorder holds
+        ``config.operations`` operations."""
         limits = httpx.Limits(max_keepalive_connections=0)  # every request on a new connection
         async with httpx.AsyncClient(timeout=self.config.timeout_s, limits=limits) as http:
             self.http = http
-            while time.monotonic() < deadline:
+            while time.monotonic() < deadline or len(self.recorder) < self.config.operations:
                 await self.step()
 
     async def step(self) -> None:
@@ -381,7 +388,8 @@ async def run_workload(
     *,
     progress: Callable[[int], None] | None = None,
 ) -> History:
-    """Run ``config.clients`` clients for ``config.duration_s`` seconds; return the recorded history.
+    """Run ``config.clients`` clients for ``config.duration_s`` seconds and at least ``config.operations``
+    operations; return the recorded history.
 
     A nemesis running at the same time records its faults in the same ``recorder``.
     """

@@ -12,6 +12,16 @@ from rerum_server.web.http import Request
 
 JSON_LIMIT = 5 * 1024 * 1024
 TEXT_LIMIT = 4 * 1024
+# Levels of objects and arrays in one document, the document itself being level 1 (MongoDB's limit,
+# so the reference stores no deeper documents either). The lowest limit below it is orjson's encoder
+# (254 levels); the server wraps a stored document in at most three more (`__deleted.object` of a
+# delete shell, inside the array of a query or history answer). PostgreSQL's jsonb, jsonpath and the
+# search text handle over 8,000 levels, orjson's parser 1,024, the cache stamp walk about 990.
+MAX_DOCUMENT_DEPTH = 100
+TOO_DEEP = (
+    f"A document may nest objects and arrays at most {MAX_DOCUMENT_DEPTH} levels deep "
+    "(the document itself is level 1)."
+)
 _JSON_TYPES = ("application/json", "application/ld+json")
 _CHARSET = re.compile(r"(?:^|;)\s*charset\s*=\s*\"?([^\";]*)\"?", re.IGNORECASE)
 
@@ -55,6 +65,8 @@ def parse_body(request: Request, raw: bytes) -> None:
             raise errors.BadRequest("The JSON body must be an object or an array.")
         if b"\\u0000" in raw and _has_nul(value):
             raise errors.BadRequest("The JSON body contains the character U+0000, which cannot be stored.")
+        if raw.count(b"[") + raw.count(b"{") > MAX_DOCUMENT_DEPTH and _too_deep(value):
+            raise errors.BadRequest(TOO_DEEP)
         request.body = value
     elif kind == "text/plain":
         request.body_kind = "text"
@@ -62,6 +74,20 @@ def parse_body(request: Request, raw: bytes) -> None:
             request.body = raw.decode("utf-8")
         except UnicodeDecodeError as exc:
             raise errors.BadRequest("The text body is not valid UTF-8.") from exc
+
+
+def _too_deep(body: dict[str, Any] | list[Any]) -> bool:
+    """Whether a document of the body nests deeper than ``MAX_DOCUMENT_DEPTH``: the body itself, or
+    each element of an array body (bulk writes take arrays of documents)."""
+    documents = body if isinstance(body, list) else [body]
+    stack = [(document, 1) for document in documents if isinstance(document, dict | list)]
+    while stack:  # iterative: a body may nest up to orjson's 1,024 levels
+        item, level = stack.pop()
+        if level > MAX_DOCUMENT_DEPTH:
+            return True
+        children = item.values() if isinstance(item, dict) else item
+        stack.extend((child, level + 1) for child in children if isinstance(child, dict | list))
+    return False
 
 
 def _has_nul(value: Any) -> bool:
@@ -141,18 +167,29 @@ def json_body(request: Request) -> Any:
     return {} if request.body_kind != "json" else request.body
 
 
-def parse_int(value: str | None) -> int | None:
-    """JavaScript ``parseInt(value, 10)``: sign and leading digits after whitespace, else None (NaN)."""
-    if value is None:
+_LEADING_INTEGER = re.compile(r"\s*([+-]?)0*([0-9]+)")  # JavaScript digits are ASCII only
+
+
+def parse_int(value: str | None, *, ceiling: int) -> int | None:
+    """JavaScript ``parseInt(value, 10)``: sign and leading digits after whitespace, else None (NaN).
+
+    A magnitude above ``ceiling`` comes back as ``ceiling + 1``: callers only compare the result with
+    their cap, and a digit string of any length must not be converted (Python refuses more than 4,300
+    digits, and converting is quadratic in their number).
+    """
+    match = None if value is None else _LEADING_INTEGER.match(value)
+    if match is None:
         return None
-    match = re.match(r"\s*([+-]?\d+)", value)
-    return int(match.group(1)) if match else None
+    sign, digits = match.groups()
+    too_large = len(digits) > len(str(ceiling)) or int(digits) > ceiling
+    magnitude = ceiling + 1 if too_large else int(digits)
+    return -magnitude if sign == "-" else magnitude
 
 
 def pagination(request: Request, default_limit: int, max_limit: int, max_skip: int) -> tuple[int, int]:
     """RERUM's ``limit`` and ``skip``: non-positive or unparseable → defaults; clamped to the caps."""
-    limit = parse_int(request.query("limit"))
-    skip = parse_int(request.query("skip"))
+    limit = parse_int(request.query("limit"), ceiling=max_limit)
+    skip = parse_int(request.query("skip"), ceiling=max_skip)
     limit = min(default_limit if limit is None or limit <= 0 else limit, max_limit)
     skip = 0 if skip is None or skip <= 0 else min(skip, max_skip)
     return limit, skip

@@ -59,6 +59,26 @@ def header_map(scope: dict[str, Any]) -> dict[str, str]:
     return headers
 
 
+def has_body(headers: dict[str, str]) -> bool:
+    """Whether the request declares a body (a length other than 0, or a chunked transfer)."""
+    length = headers.get("content-length")
+    return (length is not None and length.strip() != "0") or "transfer-encoding" in headers
+
+
+async def discard_body(receive: Any) -> None:
+    """Read a body the server does not use to its end (up to ``DRAIN_LIMIT`` bytes) and drop it.
+
+    Answering while the client is still sending makes the server close a connection with unread
+    data: under load most such clients saw a reset instead of the answer.
+    """
+    size = 0
+    while size <= DRAIN_LIMIT:
+        message = await receive()
+        if message["type"] == "http.disconnect" or not message.get("more_body", False):
+            return
+        size += len(message.get("body", b""))
+
+
 async def read_body(receive: Any, limit: int, declared_length: str | None) -> bytes:
     """The whole request body, or 413 when it exceeds ``limit`` bytes.
 

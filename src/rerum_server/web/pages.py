@@ -7,6 +7,7 @@ import html
 import orjson
 
 from rerum_server.answers import JSON
+from rerum_server.web.bodies import MAX_DOCUMENT_DEPTH
 from rerum_server.web.context import Services
 from rerum_server.web.http import Request, Response
 
@@ -72,7 +73,9 @@ def _index_html(services: Services) -> bytes:
         f'<a href="https://store.rerum.io/v1/API.html">RERUM v1 API</a>. This server: <code>{api}</code>.</p>'
         "<p>Read an object with <code>GET /v1/id/{id}</code>, its ancestors with <code>/v1/history/{id}</code> "
         "and its descendants with <code>/v1/since/{id}</code>. Writes need a bearer token "
-        "(<code>rerum token --agent URI</code> prints one for a local server).</p>"
+        "(<code>rerum token --agent URI</code> prints one for a local server). A document may nest objects "
+        f"and arrays at most {MAX_DOCUMENT_DEPTH} levels deep (the document itself is level 1); a deeper "
+        "one is refused with 400.</p>"
         f"<table><tr><th>Endpoint</th><th>Use</th></tr>{rows}</table>"
         '<p><a href="/v1/api">Endpoint map (JSON)</a> · <a href="/v1/context.json">JSON-LD context</a></p>'
         "</body></html>"
