@@ -46,7 +46,7 @@ if TYPE_CHECKING:
 
 HIT, MISS, BYPASS = "HIT", "MISS", "BYPASS"
 # A query first lists up to this many matches through the GIN index (see documents.matching): the
-# planner cannot estimate `doc @> ...` and would otherwise walk the whole table in seq order.
+# planner cannot estimate `doc @@ ...` and would otherwise walk the whole table in seq order.
 QUERY_PROBE = 1000
 _LEASE_POLLS = 10
 _LEASE_POLL_S = 0.005

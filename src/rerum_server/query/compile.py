@@ -47,7 +47,7 @@ from rerum_server.query.parse import (
     is_array_index,
 )
 
-MAX_CONTAINMENT_SHAPES = 32  # per equality; beyond it the index cannot help enough to be worth the SQL
+MAX_VALUE_TERMS = 16  # scalars of one equality's value in the index-served condition (see _value_terms)
 
 
 @dataclass(frozen=True)
@@ -77,9 +77,11 @@ def compile_filter(f: Filter, first_param: int = 1) -> SqlFilter:
         return f"${first_param + len(params) - 1}::{cast}"
 
     pieces = []
-    necessary = _necessary_containment(f)
-    if necessary is not None:
-        pieces.append(_containment_sql(necessary, placeholder))
+    necessary = _necessary(f)
+    if necessary is FALSE:
+        return SqlFilter("FALSE", ())
+    if necessary is not TRUE:
+        pieces.append(f"doc @@ {placeholder(necessary.render(), 'jsonpath')}")
     path = placeholder(f"lax $ ? ({predicate.render()})", "jsonpath")
     variables = placeholder(json.dumps(builder.variables, ensure_ascii=False, allow_nan=False), "jsonb")
     pieces.append(f"jsonb_path_exists(doc, {path}, {variables})")
@@ -486,66 +488,71 @@ class _PredicateBuilder:
 
 
 # ---------------------------------------------------------------------------------------------------------
-# The index-friendly necessary condition: ("any", [docs]) means doc @> one of them; ("all", [...]) all hold.
+# The index-served necessary condition: one jsonpath predicate of equalities with literal values, tested with
+# ``doc @@ $k::jsonpath``. ``jsonb_path_ops`` hashes each scalar with the keys above it and ignores array
+# levels, and lax mode unwraps arrays one level at each accessor and in ``==``, so a single term
+# ``$."a"."b" == 5`` covers every shape MongoDB's ``{"a.b": 5}`` can match (a, b objects or arrays of
+# objects, 5 alone or inside an array). One expression, however many equalities it holds, is one index
+# condition: the planner prices it once, where an AND of N containment ORs made it weigh combinations of
+# N bitmap scans (seconds for a few hundred keys).
 
-Containment = tuple[str, list[Any]]
 
-
-def _necessary_containment(f: Filter) -> Containment | None:
-    """A containment condition every matching document satisfies, built from the equalities that must hold
-    (top-level fields, ``$and``, and ``$or`` whose branches all have one); None if there is none."""
+def _necessary(f: Filter) -> Predicate:
+    """A predicate every matching document satisfies, built from the equalities that must hold
+    (top-level fields, ``$and``, and ``$or`` whose branches all have one); TRUE when there is none."""
     if isinstance(f, Field):
-        return _field_containment(f.path, f.cond)
+        return _field_necessary(f.path, f.cond)
     if isinstance(f, And):
-        parts = [part for part in map(_necessary_containment, f.filters) if part is not None]
-        return ("all", parts) if parts else None
+        return p_and(*map(_necessary, f.filters))
     if isinstance(f, Or):
-        parts = [_necessary_containment(child) for child in f.filters]
-        return None if any(part is None for part in parts) else ("either", parts)
-    return None
+        return p_or(*map(_necessary, f.filters))
+    return TRUE
 
 
-def _field_containment(path: tuple[str, ...], cond: Cond) -> Containment | None:
-    if isinstance(cond, Eq) and cond.value is not None:
-        shapes = _containment_shapes(path, cond.value)
-        return ("any", shapes) if shapes else None
-    if isinstance(cond, In) and cond.values and None not in cond.values:
-        shapes = [_containment_shapes(path, value) for value in cond.values]
-        flat = [shape for group in shapes if group for shape in group]
-        if all(shapes) and len(flat) <= MAX_CONTAINMENT_SHAPES:
-            return ("any", flat)
-        return None
-    if isinstance(cond, All | AllOf):
-        items = cond.items if isinstance(cond, All) else cond.conds
-        parts = [part for part in (_field_containment(path, item) for item in items) if part is not None]
-        return ("all", parts) if parts else None
-    return None
+def _field_necessary(path: tuple[str, ...], cond: Cond) -> Predicate:
+    if isinstance(cond, Eq):
+        if cond.value is None:
+            return TRUE  # null also matches missing fields
+        return p_or(*(p_and(*_value_terms(accessor, cond.value)) for accessor in _accessors(path)))
+    if isinstance(cond, In):
+        return p_or(*(_field_necessary(path, Eq(value)) for value in cond.values))
+    if isinstance(cond, All):
+        return p_and(*(_field_necessary(path, item) for item in cond.items)) if cond.items else FALSE
+    if isinstance(cond, AllOf):
+        return p_and(*(_field_necessary(path, item) for item in cond.conds))
+    return TRUE
 
 
-def _containment_shapes(path: tuple[str, ...], value: Any) -> list[Any] | None:
-    """The documents one of which a matching document contains: each level of the path is an object or an
-    array of objects (or, for a numeric component, an array holding the rest at some position), and the
-    value is there itself or inside an array."""
-    shapes = [value, [value]]
-    for depth in range(len(path) - 1, -1, -1):
-        key = path[depth]
-        holders = [{key: shape} for shape in shapes]
-        if depth > 0:
-            holders += [[{key: shape}] for shape in shapes]
-            if is_array_index(key):
-                holders += [[shape] for shape in shapes]
-        if len(holders) > MAX_CONTAINMENT_SHAPES:
-            return None
-        shapes = holders
-    return shapes
+def _accessors(path: tuple[str, ...]) -> list[str]:
+    """The lax jsonpath accessors of ``path``: a numeric component after the first is a key or a position
+    (at most 2 ** MAX_NUMERIC_SEGMENTS alternatives)."""
+    accessors = ["$." + jsonpath_string(path[0])]
+    for key in path[1:]:
+        steps = [f".{jsonpath_string(key)}"] + ([f"[{int(key)}]"] if is_array_index(key) else [])
+        accessors = [accessor + step for accessor in accessors for step in steps]
+    return accessors
 
 
-def _containment_sql(condition: Containment, placeholder: Callable[[str, str], str]) -> str:
-    kind, items = condition
-    if kind == "any":
-        docs = {json.dumps(item, ensure_ascii=False, allow_nan=False): None for item in items}
-        tests = [f"doc @> {placeholder(doc, 'jsonb')}" for doc in docs]
-    else:
-        tests = [_containment_sql(item, placeholder) for item in items]
-    joiner = " AND " if kind == "all" else " OR "
-    return tests[0] if len(tests) == 1 else "(" + joiner.join(tests) + ")"
+def _value_terms(accessor: str, value: Any) -> list[Predicate]:
+    """Terms ``accessor... == scalar`` that hold when some item ``accessor`` yields is ``value`` or an array
+    holding it (by induction: an object's members are then yielded exactly by ``.key``, which unwraps the
+    array; an array's elements, or arrays holding them, by ``[*]``; ``==`` unwraps the rest). At most
+    MAX_VALUE_TERMS per value: fewer terms are still a necessary condition, and each ``[*]`` term costs a
+    pass over the array when rechecked."""
+    terms: list[Predicate] = []
+    pending: list[tuple[str, Any]] = [(accessor, value)]
+    while pending and len(terms) < MAX_VALUE_TERMS:
+        where, item = pending.pop(0)
+        if isinstance(item, dict):
+            pending.extend((f"{where}.{jsonpath_string(key)}", member) for key, member in item.items())
+        elif isinstance(item, list):
+            pending.extend((f"{where}[*]", element) for element in item)
+        else:
+            terms.append(Atom(f"{where} == {_literal(item)}"))
+    return terms
+
+
+def _literal(value: str | int | float | bool | None) -> str:
+    # GIN serves `==` with literals only (not jsonpath variables). Strings go through the escaping function;
+    # JSON writes numbers (jsonpath reads 1e+300 and 1000-digit integers), true, false and null.
+    return jsonpath_string(value) if isinstance(value, str) else json.dumps(value)

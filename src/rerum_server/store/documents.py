@@ -32,13 +32,13 @@ def encode(doc: Document) -> str:
 # MongoDB compares strings byte by byte; the "C" collation does too, whatever the database's default.
 _ORDER = {False: "seq", True: 'id COLLATE "C", seq'}
 
-# The planner cannot estimate `doc @> ...` (documents over 1 kB get no column statistics, so it assumes
+# The planner cannot estimate `doc @@ ...` (documents over 1 kB get no column statistics, so it assumes
 # 1% of the rows for any value): it may walk the table, or the primary key for `ORDER BY seq LIMIT`,
 # where the GIN index would find a handful of rows. For statements whose conditions are selective by
 # construction, these settings leave only bitmap scans (the planner still uses a sequential scan when
 # no index applies). SET LOCAL: they end with the transaction.
 _PREFER_BITMAP_SCANS = "SET LOCAL enable_seqscan = off; SET LOCAL enable_indexscan = off"
-_INDEXED = " @> "  # compiled filters test containment (what the GIN index serves) exactly this way
+_INDEXED = " @@ "  # compiled filters test their index-served condition exactly this way
 
 
 async def prefer_bitmap_scans(connection: asyncpg.Connection) -> None:
