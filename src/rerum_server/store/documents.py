@@ -87,11 +87,18 @@ async def _probed(
     table, and for a common one, collecting every match through the index and sorting reads most of it.
     """
     n = len(params)
-    async with connection.transaction():  # the scope of SET LOCAL (a savepoint inside a transaction)
+    # The scope of SET LOCAL: a savepoint inside a transaction, rolled back (it wrote nothing) because a
+    # released savepoint keeps its SET LOCAL until the outer transaction ends, and the page query below
+    # must be free to walk the primary key.
+    scope = connection.transaction()
+    await scope.start()
+    try:
         await prefer_bitmap_scans(connection)
         rows = await connection.fetch(
             f"SELECT seq FROM rerum_objects WHERE {where} LIMIT ${n + 1}", *params, probe + 1
         )
+    finally:
+        await scope.rollback()
     if len(rows) > probe:
         return None
     # The filter again: a document may have been replaced since the probe.
