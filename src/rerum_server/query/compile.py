@@ -25,6 +25,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from rerum_server.errors import BadRequest
 from rerum_server.query.parse import (
     All,
     AllOf,
@@ -48,6 +49,17 @@ from rerum_server.query.parse import (
 )
 
 MAX_VALUE_TERMS = 16  # scalars of one equality's value in the index-served condition (see _value_terms)
+# The database evaluates the predicates on every document it cannot rule out by the index, so their size
+# multiplies the cost of a scan: measured on 100,000 documents (bench/query_cost.py, docs/query.md), a scan
+# costs ~15 µs per document plus ~0.2 µs per test; an item of a list variable, or a term of the index-served
+# condition, costs about a quarter of a test.
+MAX_QUERY_TESTS = 256
+_LIST_ITEMS_PER_TEST = 4
+_REGEX_CHARACTERS_PER_TEST = 64
+TOO_COMPLEX = (
+    "Invalid query: it needs {tests} tests per document, more than the limit of {limit} "
+    "(each condition, operator, path step and compared value counts). Split it into smaller queries."
+)
 
 
 @dataclass(frozen=True)
@@ -65,7 +77,10 @@ class SqlFilter:
 
 
 def compile_filter(f: Filter, first_param: int = 1) -> SqlFilter:
-    """Compile a filter tree (from ``parse_filter``) into SQL whose placeholders start at ``$first_param``."""
+    """Compile a filter tree (from ``parse_filter``) into SQL whose placeholders start at ``$first_param``.
+
+    Raises ``BadRequest`` for a filter needing more than ``MAX_QUERY_TESTS`` tests per document.
+    """
     builder = _PredicateBuilder()
     predicate = builder.filter(f, "@", as_array=False)
     if predicate is TRUE or predicate is FALSE:
@@ -80,12 +95,37 @@ def compile_filter(f: Filter, first_param: int = 1) -> SqlFilter:
     necessary = _necessary(f)
     if necessary is FALSE:
         return SqlFilter("FALSE", ())
+    # The index-served condition is rechecked on each candidate, but its terms are bare comparisons.
+    tests = query_tests(predicate, builder.variables) + -(-query_tests(necessary, {}) // _LIST_ITEMS_PER_TEST)
+    if tests > MAX_QUERY_TESTS:
+        raise BadRequest(TOO_COMPLEX.format(tests=tests, limit=MAX_QUERY_TESTS))
     if necessary is not TRUE:
         pieces.append(f"doc @@ {placeholder(necessary.render(), 'jsonpath')}")
     path = placeholder(f"lax $ ? ({predicate.render()})", "jsonpath")
     variables = placeholder(json.dumps(builder.variables, ensure_ascii=False, allow_nan=False), "jsonb")
     pieces.append(f"jsonb_path_exists(doc, {path}, {variables})")
     return SqlFilter("(" + " AND ".join(pieces) + ")", tuple(params))
+
+
+def query_tests(predicate: Predicate, variables: dict[str, Any]) -> int:
+    """The work of evaluating ``predicate`` on one document, in tests: each atom and ``exists``, a regex per
+    ``_REGEX_CHARACTERS_PER_TEST`` characters of its text, a list variable per ``_LIST_ITEMS_PER_TEST`` items."""
+    tests = sum(
+        -(-len(value) // _LIST_ITEMS_PER_TEST) for value in variables.values() if isinstance(value, list)
+    )
+    pending = [predicate]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, Atom):
+            tests += 1 + (len(item.text) // _REGEX_CHARACTERS_PER_TEST if " like_regex " in item.text else 0)
+        elif isinstance(item, ExistsIn):
+            tests += 1
+            pending.extend([] if item.condition is None else [item.condition])
+        elif isinstance(item, _Junction):
+            pending.extend(item.items)
+        elif isinstance(item, _Negation):
+            pending.append(item.item)
+    return tests
 
 
 def jsonpath_string(text: str) -> str:
