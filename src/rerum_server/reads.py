@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import asyncpg
 
+from rerum_server import errors
 from rerum_server.answers import Answer, last_modified, ld_answer, list_answer, not_found, object_answer
 from rerum_server.cache import codec
 from rerum_server.cache.client import CacheClient, CacheUnavailable
@@ -46,10 +47,14 @@ if TYPE_CHECKING:
 
 HIT, MISS, BYPASS = "HIT", "MISS", "BYPASS"
 # A query first lists up to this many matches through the GIN index (see documents.matching): the
-# planner cannot estimate `doc @> ...` and would otherwise walk the whole table in seq order.
+# planner cannot estimate `doc @@ ...` and would otherwise walk the whole table in seq order.
 QUERY_PROBE = 1000
 _LEASE_POLLS = 10
 _LEASE_POLL_S = 0.005
+QUERY_TIMEOUT = (
+    "The query took longer than the database allows (RERUM_STATEMENT_TIMEOUT_MS) and was cancelled.  "
+    "Add an equality on a selective field, or split the query."
+)
 _NO_HISTORY = "Cannot produce a history. There is no object in the database with id '{}'.  Check the URL."
 
 Probe = Callable[[str], Awaitable[None]]
@@ -204,10 +209,15 @@ class Reads:
         async def load() -> Answer:
             # One snapshot: the index probe and the page fetch are two statements, and an answer must
             # show the store at one moment (the history checker caught torn answers without it).
-            async with self._snapshot() as connection:
-                docs = await documents.matching(
-                    connection, where.sql, where.params, limit, skip, probe=QUERY_PROBE
-                )
+            try:
+                async with self._snapshot() as connection:
+                    docs = await documents.matching(
+                        connection, where.sql, where.params, limit, skip, probe=QUERY_PROBE
+                    )
+            except asyncpg.QueryCanceledError as exc:
+                # Within the limits a query can still scan a large table for longer than the statement
+                # timeout; it is the query, not the server, that failed (a 500 said neither).
+                raise errors.ServiceUnavailable(QUERY_TIMEOUT) from exc
             return list_answer(docs, self.id_prefix)
 
         return await self._through_cache(endpoint, [identity, limit, skip], stamps, load)

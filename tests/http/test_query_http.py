@@ -220,6 +220,42 @@ def test_malformed_operator_arguments_answer_400(http: httpx.Client, body: Any, 
     assert response.text.endswith(TAIL_400)
 
 
+@pytest.mark.parametrize(
+    "body",
+    [
+        {f"k{i}": i for i in range(16_384)},  # 32,768 bind parameters before: a 503 blaming the connection
+        {f"k{i}": f"v{i}" for i in range(1_000)},  # the statement timeout before: a bare 500
+        {"marker": {"$all": [f"s{i}" for i in range(2_000)]}},
+    ],
+    ids=["16384-keys", "1000-keys", "all-2000"],
+)
+def test_queries_beyond_the_cost_limit_answer_400_naming_it(
+    http: httpx.Client, unchanged_database: None, body: dict[str, Any]
+) -> None:
+    response = query(http, body)
+    assert response.status_code == 400, response.text
+    assert "more than the limit of 256" in response.text
+    assert response.text.endswith(TAIL_400)
+
+
+def test_a_query_of_many_equalities_answers_the_matching_documents(
+    http: httpx.Client, owner: dict[str, str]
+) -> None:
+    keys = {f"k{i}": f"many-{MARK}-{i}" for i in range(60)}
+    made = http.post("/v1/api/bulkCreate", json=[{"marker": MARK, **keys}, {"marker": MARK, "k0": keys["k0"]}],
+                     headers=owner)  # fmt: skip
+    assert made.status_code == 201, made.text
+    response = query(http, {"marker": MARK, **keys})
+    assert response.status_code == 200, response.text
+    assert [doc["@id"] for doc in response.json()] == [made.json()[0]["@id"]]
+
+
+def test_the_index_page_lists_the_query_limits(http: httpx.Client) -> None:
+    page = http.get("/").text
+    for limit in ("20,000 values", "nesting depth 48", "32 path components", "256 tests per document"):
+        assert limit in page
+
+
 def test_query_needs_a_json_content_type(http: httpx.Client) -> None:
     assert http.post(QUERY, content=b'{"a":1}').status_code == 415
     response = http.post(QUERY, content=b"a", headers={"Content-Type": "text/plain"})

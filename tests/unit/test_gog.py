@@ -31,7 +31,7 @@ def test_every_lookup_chunk_keeps_the_index_condition() -> None:
     assert [len(chunk) for chunk in chunks] == [16, 16, 8]
     assert [uri for chunk in chunks for uri in chunk] == [f"https://a.org/{n}" for n in range(40)]
     for condition in (gog.fragments(chunks[0], leaf_only=True), gog.gloss_references(chunks[0])):
-        assert " @> " in compile_filter(parse_filter(condition)).sql
+        assert " @@ " in compile_filter(parse_filter(condition)).sql
 
 
 def test_fragment_entries_follow_the_annotations_and_drop_repeats() -> None:

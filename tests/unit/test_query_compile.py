@@ -9,12 +9,18 @@ are left out (JSON has no undefined).
 from __future__ import annotations
 
 import itertools
+import json
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from rerum_server.query import compile_filter, parse_filter
+from rerum_server.errors import BadRequest, ServiceUnavailable
+from rerum_server.query import SqlFilter, compile_filter, parse_filter
+from rerum_server.query.compile import MAX_QUERY_TESTS
+from rerum_server.reads import QUERY_TIMEOUT, Reads
+from rerum_server.store import documents
+from rerum_server.store.pool import open_pool
 from tests.support.database import DatabaseServer
 from tests.support.mongo_oracle import QueryDatabase
 
@@ -457,11 +463,107 @@ def test_constant_filters_need_no_parameters() -> None:
 
 
 def test_long_lists_stay_shallow(database: QueryDatabase) -> None:
-    values = [f"v{i}" for i in range(3000)] + list(range(3000)) + [[i] for i in range(500)]
-    docs = [{"a": "v2999"}, {"a": 2999}, {"a": [499]}, {"a": [[499]]}, {"a": "w"}]
+    values = [f"v{i}" for i in range(100)] + list(range(100)) + [[i] for i in range(5)]
+    docs = [{"a": "v99"}, {"a": 99}, {"a": [4]}, {"a": [[4]]}, {"a": "w"}]
     assert found(database, docs, {"a": {"$in": values}}) == [0, 1, 2, 3]
-    conditions = [{"a": {"$ne": f"x{i}"}} for i in range(2000)]
+    conditions = [{"a": {"$ne": f"x{i}"}} for i in range(60)]
     assert found(database, docs, {"$and": conditions}) == [0, 1, 2, 3, 4]
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The cost of a query is bounded (issue 10): one index condition, a bounded predicate, three parameters
+
+
+@pytest.mark.parametrize(
+    ("query", "matching", "missing"),
+    [
+        ({f"k{i}": f"v{i}" for i in range(60)}, {f"k{i}": f"v{i}" for i in range(60)}, "k59"),
+        ({"$or": [{f"k{i}": i} for i in range(40)]}, {"k39": [39]}, "k39"),
+        ({"t": {"$all": [f"s{i}" for i in range(60)]}}, {"t": [f"s{i}" for i in range(60)]}, "t"),
+        ({"a": list(range(40))}, {"a": [list(range(40)), 5]}, "a"),
+    ],
+)
+def test_many_equalities_are_one_index_condition(
+    large: QueryDatabase, query: dict, matching: dict, missing: str
+) -> None:
+    compiled = compile_filter(parse_filter(query))
+    # Before: one `doc @> $k` per shape and equality (2 per key, 2 parameters each), and a planner weighing
+    # combinations of as many bitmap scans.
+    assert compiled.sql.count(" @@ ") == 1 and " @> " not in compiled.sql
+    assert len(compiled.params) == 3
+    plan = explain(large, compiled)
+    assert plan.count("Bitmap Index Scan on rerum_objects_doc") == 1 and "BitmapAnd" not in plan, plan
+    assert "BitmapOr" not in plan, plan
+    partial = {key: value for key, value in matching.items() if key != missing}
+    insert = "INSERT INTO rerum_objects (id, body, doc) VALUES ($1, $2::text, $2::jsonb)"
+    large.run(large.connection.executemany(insert, [(str(ROWS), json.dumps(matching)),
+                                                     (str(ROWS + 1), json.dumps(partial))]))  # fmt: skip
+    try:
+        assert large.select(compiled.sql, compiled.params) == [ROWS]
+    finally:
+        large.run(
+            large.connection.execute(
+                "DELETE FROM rerum_objects WHERE id = ANY($1)", [str(ROWS), str(ROWS + 1)]
+            )
+        )
+
+
+BEYOND_THE_LIMIT = [
+    {f"k{i}": f"v{i}" for i in range(100)},
+    {f"k{i}": f"v{i}" for i in range(1000)},
+    {"$or": [{f"k{i}": f"v{i}"} for i in range(2000)]},
+    {"t": {"$all": [f"s{i}" for i in range(2000)]}},
+    {"a": list(range(12_500))},
+    {f"k{i}": i for i in range(16_384)},  # 32,768 parameters before: asyncpg's limit is 32,767
+    {"$or": [{"a.b": {"$gt": f"z{i}"}} for i in range(60)]},  # no index condition: a scan of every row
+    {"a": {"$nin": [f"x{i}" for i in range(1200)]}},
+    # beyond the 32 regexes a backend caches compiled, each is compiled again for every row
+    {"$or": [{"a": {"$regex": f"x{i}"}} for i in range(34)]},
+]
+
+
+@pytest.mark.parametrize("query", BEYOND_THE_LIMIT, ids=range(len(BEYOND_THE_LIMIT)))
+def test_queries_beyond_the_test_limit_are_refused_naming_it(query: dict) -> None:
+    with pytest.raises(BadRequest) as refused:
+        compile_filter(parse_filter(query))
+    assert f"more than the limit of {MAX_QUERY_TESTS}" in refused.value.message
+
+
+def test_the_page_query_after_a_dense_probe_may_walk_the_primary_key(large: QueryDatabase) -> None:
+    # The probe prefers bitmap scans with SET LOCAL in a savepoint; released, the settings outlived it and
+    # a dense query sorted every match (seconds on 100,000 rows) instead of walking the primary key.
+    compiled = compile_filter(parse_filter({"__rerum.history.prime": "root"}))
+
+    async def page() -> tuple[int, str, str]:
+        async with large.connection.transaction(readonly=True, isolation="repeatable_read"):
+            docs = await documents.matching(large.connection, compiled.sql, compiled.params, 10, 0, probe=100)
+            settings = await large.connection.fetchrow(
+                "SELECT current_setting('enable_seqscan') AS s, current_setting('enable_indexscan') AS i"
+            )
+        return len(docs), settings["s"], settings["i"]
+
+    assert large.run(page()) == (10, "on", "on")
+
+
+def test_a_query_cancelled_by_the_statement_timeout_answers_503_saying_so(
+    large: QueryDatabase, large_dsn: str
+) -> None:
+    # Within the limits, 50 unindexed conditions on each of 20,000 rows take ~1 s: far beyond 100 ms (and the
+    # session's idle-in-transaction timeout, twice that, leaves time to send the statements).
+    compiled = compile_filter(parse_filter({"$or": [{"body.value": {"$gt": f"z{i}"}} for i in range(50)]}))
+
+    async def run() -> None:
+        pool = await open_pool(large_dsn, size=1, statement_timeout_ms=100)
+        try:
+            await Reads(pool, "https://store.example/v1/id/").query(
+                compiled, 10, 0, identity="timeout", stamps=[]
+            )
+        finally:
+            await pool.close()
+
+    with pytest.raises(ServiceUnavailable) as cancelled:
+        large.run(run())
+    assert cancelled.value.message == QUERY_TIMEOUT
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -471,8 +573,13 @@ ROWS = 20_000
 
 
 @pytest.fixture(scope="module")
-def large(test_database: DatabaseServer) -> Iterator[QueryDatabase]:
-    db = QueryDatabase(test_database.new_database())
+def large_dsn(test_database: DatabaseServer) -> str:
+    return test_database.new_database()
+
+
+@pytest.fixture(scope="module")
+def large(large_dsn: str) -> Iterator[QueryDatabase]:
+    db = QueryDatabase(large_dsn)
     db.load(
         [
             {
@@ -504,13 +611,16 @@ def large(test_database: DatabaseServer) -> Iterator[QueryDatabase]:
 )
 def test_equalities_use_the_gin_index(large: QueryDatabase, query: dict, count: int) -> None:
     compiled = compile_filter(parse_filter(query))
-    plan = "\n".join(
-        row[0]
-        for row in large.run(
-            large.connection.fetch(
-                f"EXPLAIN SELECT id FROM rerum_objects WHERE {compiled.sql}", *compiled.params
-            )
-        )
-    )
+    plan = explain(large, compiled)
     assert "Bitmap Index Scan on rerum_objects_doc" in plan, plan
     assert len(large.select(compiled.sql, compiled.params)) == count
+
+
+def explain(database: QueryDatabase, compiled: SqlFilter) -> str:
+    """The plan PostgreSQL chooses for selecting the rows ``compiled`` matches."""
+    rows = database.run(
+        database.connection.fetch(
+            f"EXPLAIN SELECT id FROM rerum_objects WHERE {compiled.sql}", *compiled.params
+        )
+    )
+    return "\n".join(row[0] for row in rows)

@@ -9,13 +9,14 @@ array index), the predicate names the value by a path from its parent instead of
 and guards every comparison with a ``.type()`` test so that lax unwrapping never applies and no comparison is
 ever *unknown*: every sub-predicate is two-valued, so ``!`` (``$ne``, ``$not``, ``$nor``) is a true negation.
 
-Equalities that an index can serve also get a necessary condition ``doc @> $k::jsonb`` (OR-ed over the
-containment shapes the path can take), so a ``USING gin (doc jsonb_path_ops)`` index narrows the rows
-before the exact predicate runs.
+Equalities that an index can serve also get a necessary condition ``doc @@ $k::jsonpath`` (one predicate of
+literal equalities for the whole filter), so a ``USING gin (doc jsonb_path_ops)`` index narrows the rows
+before the exact predicate runs. The size of the exact predicate is bounded (``MAX_QUERY_TESTS``): it is
+evaluated on every row the index cannot rule out.
 
 No user data is ever part of the SQL text: field names and regex patterns go into the jsonpath text through
 ``jsonpath_string`` (the one escaping function), values go into the jsonpath variables, and the jsonpath text,
-the variables and the containment documents are bound as parameters.
+the variables and the index condition are bound as parameters.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from rerum_server.errors import BadRequest
 from rerum_server.query.parse import (
     All,
     AllOf,
@@ -47,7 +49,22 @@ from rerum_server.query.parse import (
     is_array_index,
 )
 
-MAX_CONTAINMENT_SHAPES = 32  # per equality; beyond it the index cannot help enough to be worth the SQL
+MAX_VALUE_TERMS = 16  # scalars of one equality's value in the index-served condition (see _value_terms)
+# The database evaluates the predicates on every document it cannot rule out by the index, so their size
+# multiplies the cost of a scan: measured on 100,000 documents (bench/query_cost.py, docs/query.md), a scan
+# costs ~15 µs per document plus ~0.2 µs per test; an item of a list variable, or a term of the index-served
+# condition, costs about a quarter of a test.
+MAX_QUERY_TESTS = 256
+_LIST_ITEMS_PER_TEST = 4
+# A regex match costs ~3 µs per document. The limit also keeps the distinct patterns of a query well below
+# the 32 compiled regexes a PostgreSQL backend caches: beyond them every pattern is compiled again on every
+# document (measured: 30 patterns 8.6 s, 34 patterns 39 s on 100,000 documents).
+_REGEX_TESTS = 16
+_REGEX_CHARACTERS_PER_TEST = 64
+TOO_COMPLEX = (
+    "Invalid query: it needs {tests} tests per document, more than the limit of {limit} "
+    "(each condition, operator, path step and compared value counts). Split it into smaller queries."
+)
 
 
 @dataclass(frozen=True)
@@ -55,7 +72,7 @@ class SqlFilter:
     """A boolean SQL expression over the column ``doc`` with placeholders ``$first .. $first+len(params)-1``.
 
     Every parameter is a ``str``; the SQL text casts each placeholder to its type (``::jsonb`` for
-    containment documents and jsonpath variables, ``::jsonpath`` for the path), so asyncpg binds them as text.
+    jsonpath variables, ``::jsonpath`` for the paths), so asyncpg binds them as text; there are at most three.
     ``sql`` is parenthesised and may be AND-ed into any ``WHERE`` clause; it is ``TRUE``/``FALSE`` (with no
     parameters) when the filter matches everything/nothing.
     """
@@ -65,7 +82,10 @@ class SqlFilter:
 
 
 def compile_filter(f: Filter, first_param: int = 1) -> SqlFilter:
-    """Compile a filter tree (from ``parse_filter``) into SQL whose placeholders start at ``$first_param``."""
+    """Compile a filter tree (from ``parse_filter``) into SQL whose placeholders start at ``$first_param``.
+
+    Raises ``BadRequest`` for a filter needing more than ``MAX_QUERY_TESTS`` tests per document.
+    """
     builder = _PredicateBuilder()
     predicate = builder.filter(f, "@", as_array=False)
     if predicate is TRUE or predicate is FALSE:
@@ -77,13 +97,42 @@ def compile_filter(f: Filter, first_param: int = 1) -> SqlFilter:
         return f"${first_param + len(params) - 1}::{cast}"
 
     pieces = []
-    necessary = _necessary_containment(f)
-    if necessary is not None:
-        pieces.append(_containment_sql(necessary, placeholder))
+    necessary = _necessary(f)
+    if necessary is FALSE:
+        return SqlFilter("FALSE", ())
+    # The index-served condition is rechecked on each candidate, but its terms are bare comparisons.
+    tests = query_tests(predicate, builder.variables) + -(-query_tests(necessary, {}) // _LIST_ITEMS_PER_TEST)
+    if tests > MAX_QUERY_TESTS:
+        raise BadRequest(TOO_COMPLEX.format(tests=tests, limit=MAX_QUERY_TESTS))
+    if necessary is not TRUE:
+        pieces.append(f"doc @@ {placeholder(necessary.render(), 'jsonpath')}")
     path = placeholder(f"lax $ ? ({predicate.render()})", "jsonpath")
     variables = placeholder(json.dumps(builder.variables, ensure_ascii=False, allow_nan=False), "jsonb")
     pieces.append(f"jsonb_path_exists(doc, {path}, {variables})")
     return SqlFilter("(" + " AND ".join(pieces) + ")", tuple(params))
+
+
+def query_tests(predicate: Predicate, variables: dict[str, Any]) -> int:
+    """The work of evaluating ``predicate`` on one document, in tests: each atom and ``exists`` one, a regex
+    ``_REGEX_TESTS`` and one per ``_REGEX_CHARACTERS_PER_TEST`` characters of its text, a list variable one
+    per ``_LIST_ITEMS_PER_TEST`` items."""
+    tests = sum(
+        -(-len(value) // _LIST_ITEMS_PER_TEST) for value in variables.values() if isinstance(value, list)
+    )
+    pending = [predicate]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, Atom):
+            regex = " like_regex " in item.text
+            tests += _REGEX_TESTS + len(item.text) // _REGEX_CHARACTERS_PER_TEST if regex else 1
+        elif isinstance(item, ExistsIn):
+            tests += 1
+            pending.extend([] if item.condition is None else [item.condition])
+        elif isinstance(item, _Junction):
+            pending.extend(item.items)
+        elif isinstance(item, _Negation):
+            pending.append(item.item)
+    return tests
 
 
 def jsonpath_string(text: str) -> str:
@@ -486,66 +535,71 @@ class _PredicateBuilder:
 
 
 # ---------------------------------------------------------------------------------------------------------
-# The index-friendly necessary condition: ("any", [docs]) means doc @> one of them; ("all", [...]) all hold.
+# The index-served necessary condition: one jsonpath predicate of equalities with literal values, tested with
+# ``doc @@ $k::jsonpath``. ``jsonb_path_ops`` hashes each scalar with the keys above it and ignores array
+# levels, and lax mode unwraps arrays one level at each accessor and in ``==``, so a single term
+# ``$."a"."b" == 5`` covers every shape MongoDB's ``{"a.b": 5}`` can match (a, b objects or arrays of
+# objects, 5 alone or inside an array). One expression, however many equalities it holds, is one index
+# condition: the planner prices it once, where an AND of N containment ORs made it weigh combinations of
+# N bitmap scans (seconds for a few hundred keys).
 
-Containment = tuple[str, list[Any]]
 
-
-def _necessary_containment(f: Filter) -> Containment | None:
-    """A containment condition every matching document satisfies, built from the equalities that must hold
-    (top-level fields, ``$and``, and ``$or`` whose branches all have one); None if there is none."""
+def _necessary(f: Filter) -> Predicate:
+    """A predicate every matching document satisfies, built from the equalities that must hold
+    (top-level fields, ``$and``, and ``$or`` whose branches all have one); TRUE when there is none."""
     if isinstance(f, Field):
-        return _field_containment(f.path, f.cond)
+        return _field_necessary(f.path, f.cond)
     if isinstance(f, And):
-        parts = [part for part in map(_necessary_containment, f.filters) if part is not None]
-        return ("all", parts) if parts else None
+        return p_and(*map(_necessary, f.filters))
     if isinstance(f, Or):
-        parts = [_necessary_containment(child) for child in f.filters]
-        return None if any(part is None for part in parts) else ("either", parts)
-    return None
+        return p_or(*map(_necessary, f.filters))
+    return TRUE
 
 
-def _field_containment(path: tuple[str, ...], cond: Cond) -> Containment | None:
-    if isinstance(cond, Eq) and cond.value is not None:
-        shapes = _containment_shapes(path, cond.value)
-        return ("any", shapes) if shapes else None
-    if isinstance(cond, In) and cond.values and None not in cond.values:
-        shapes = [_containment_shapes(path, value) for value in cond.values]
-        flat = [shape for group in shapes if group for shape in group]
-        if all(shapes) and len(flat) <= MAX_CONTAINMENT_SHAPES:
-            return ("any", flat)
-        return None
-    if isinstance(cond, All | AllOf):
-        items = cond.items if isinstance(cond, All) else cond.conds
-        parts = [part for part in (_field_containment(path, item) for item in items) if part is not None]
-        return ("all", parts) if parts else None
-    return None
+def _field_necessary(path: tuple[str, ...], cond: Cond) -> Predicate:
+    if isinstance(cond, Eq):
+        if cond.value is None:
+            return TRUE  # null also matches missing fields
+        return p_or(*(p_and(*_value_terms(accessor, cond.value)) for accessor in _accessors(path)))
+    if isinstance(cond, In):
+        return p_or(*(_field_necessary(path, Eq(value)) for value in cond.values))
+    if isinstance(cond, All):
+        return p_and(*(_field_necessary(path, item) for item in cond.items)) if cond.items else FALSE
+    if isinstance(cond, AllOf):
+        return p_and(*(_field_necessary(path, item) for item in cond.conds))
+    return TRUE
 
 
-def _containment_shapes(path: tuple[str, ...], value: Any) -> list[Any] | None:
-    """The documents one of which a matching document contains: each level of the path is an object or an
-    array of objects (or, for a numeric component, an array holding the rest at some position), and the
-    value is there itself or inside an array."""
-    shapes = [value, [value]]
-    for depth in range(len(path) - 1, -1, -1):
-        key = path[depth]
-        holders = [{key: shape} for shape in shapes]
-        if depth > 0:
-            holders += [[{key: shape}] for shape in shapes]
-            if is_array_index(key):
-                holders += [[shape] for shape in shapes]
-        if len(holders) > MAX_CONTAINMENT_SHAPES:
-            return None
-        shapes = holders
-    return shapes
+def _accessors(path: tuple[str, ...]) -> list[str]:
+    """The lax jsonpath accessors of ``path``: a numeric component after the first is a key or a position
+    (at most 2 ** MAX_NUMERIC_SEGMENTS alternatives)."""
+    accessors = ["$." + jsonpath_string(path[0])]
+    for key in path[1:]:
+        steps = [f".{jsonpath_string(key)}"] + ([f"[{int(key)}]"] if is_array_index(key) else [])
+        accessors = [accessor + step for accessor in accessors for step in steps]
+    return accessors
 
 
-def _containment_sql(condition: Containment, placeholder: Callable[[str, str], str]) -> str:
-    kind, items = condition
-    if kind == "any":
-        docs = {json.dumps(item, ensure_ascii=False, allow_nan=False): None for item in items}
-        tests = [f"doc @> {placeholder(doc, 'jsonb')}" for doc in docs]
-    else:
-        tests = [_containment_sql(item, placeholder) for item in items]
-    joiner = " AND " if kind == "all" else " OR "
-    return tests[0] if len(tests) == 1 else "(" + joiner.join(tests) + ")"
+def _value_terms(accessor: str, value: Any) -> list[Predicate]:
+    """Terms ``accessor... == scalar`` that hold when some item ``accessor`` yields is ``value`` or an array
+    holding it (by induction: an object's members are then yielded exactly by ``.key``, which unwraps the
+    array; an array's elements, or arrays holding them, by ``[*]``; ``==`` unwraps the rest). At most
+    MAX_VALUE_TERMS per value: fewer terms are still a necessary condition, and each ``[*]`` term costs a
+    pass over the array when rechecked."""
+    terms: list[Predicate] = []
+    pending: list[tuple[str, Any]] = [(accessor, value)]
+    while pending and len(terms) < MAX_VALUE_TERMS:
+        where, item = pending.pop(0)
+        if isinstance(item, dict):
+            pending.extend((f"{where}.{jsonpath_string(key)}", member) for key, member in item.items())
+        elif isinstance(item, list):
+            pending.extend((f"{where}[*]", element) for element in item)
+        else:
+            terms.append(Atom(f"{where} == {_literal(item)}"))
+    return terms
+
+
+def _literal(value: str | int | float | bool | None) -> str:
+    # GIN serves `==` with literals only (not jsonpath variables). Strings go through the escaping function;
+    # JSON writes numbers (jsonpath reads 1e+300 and 1000-digit integers), true, false and null.
+    return jsonpath_string(value) if isinstance(value, str) else json.dumps(value)

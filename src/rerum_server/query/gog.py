@@ -11,7 +11,6 @@ from typing import Any
 
 import orjson
 
-from rerum_server.query.compile import MAX_CONTAINMENT_SHAPES
 from rerum_server.versioning.metadata import Document, last_path_segment
 
 PRODUCTION_AGENT_ID = "61043ad4ffce846a83e700dd"
@@ -22,10 +21,9 @@ _FRAGMENT = {"$or": [{"type": "WitnessFragment"}, {"@type": "WitnessFragment"}]}
 ASSEMBLER_NOTE = (
     "Learn about the assembler for this object at https://github.com/CenterForDigitalHumanities/deer"
 )
-# URIs per lookup query: each `{"@id"|"target": {"$in": [...]}}` value has two containment shapes (the value
-# and a one-element array), and the compiler only adds the index-served containment test while a condition
-# has at most MAX_CONTAINMENT_SHAPES of them. Larger lookups are split so that each chunk is an index scan.
-LOOKUP_CHUNK = MAX_CONTAINMENT_SHAPES // 2
+# URIs per lookup query: each chunk is one index-served `{"@id"|"target": {"$in": [...]}}` whose statement
+# stays small (its text and plan are cached per distinct size, and a page of glosses names few URIs).
+LOOKUP_CHUNK = 16
 
 
 def both_schemes(uri: str) -> list[str]:

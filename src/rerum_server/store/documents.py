@@ -32,13 +32,13 @@ def encode(doc: Document) -> str:
 # MongoDB compares strings byte by byte; the "C" collation does too, whatever the database's default.
 _ORDER = {False: "seq", True: 'id COLLATE "C", seq'}
 
-# The planner cannot estimate `doc @> ...` (documents over 1 kB get no column statistics, so it assumes
+# The planner cannot estimate `doc @@ ...` (documents over 1 kB get no column statistics, so it assumes
 # 1% of the rows for any value): it may walk the table, or the primary key for `ORDER BY seq LIMIT`,
 # where the GIN index would find a handful of rows. For statements whose conditions are selective by
 # construction, these settings leave only bitmap scans (the planner still uses a sequential scan when
 # no index applies). SET LOCAL: they end with the transaction.
 _PREFER_BITMAP_SCANS = "SET LOCAL enable_seqscan = off; SET LOCAL enable_indexscan = off"
-_INDEXED = " @> "  # compiled filters test containment (what the GIN index serves) exactly this way
+_INDEXED = " @@ "  # compiled filters test their index-served condition exactly this way
 
 
 async def prefer_bitmap_scans(connection: asyncpg.Connection) -> None:
@@ -87,11 +87,18 @@ async def _probed(
     table, and for a common one, collecting every match through the index and sorting reads most of it.
     """
     n = len(params)
-    async with connection.transaction():  # the scope of SET LOCAL (a savepoint inside a transaction)
+    # The scope of SET LOCAL: a savepoint inside a transaction, rolled back (it wrote nothing) because a
+    # released savepoint keeps its SET LOCAL until the outer transaction ends, and the page query below
+    # must be free to walk the primary key.
+    scope = connection.transaction()
+    await scope.start()
+    try:
         await prefer_bitmap_scans(connection)
         rows = await connection.fetch(
             f"SELECT seq FROM rerum_objects WHERE {where} LIMIT ${n + 1}", *params, probe + 1
         )
+    finally:
+        await scope.rollback()
     if len(rows) > probe:
         return None
     # The filter again: a document may have been replaced since the probe.

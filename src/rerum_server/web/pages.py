@@ -7,6 +7,8 @@ import html
 import orjson
 
 from rerum_server.answers import JSON
+from rerum_server.query.compile import MAX_QUERY_TESTS
+from rerum_server.query.parse import MAX_DEPTH, MAX_NODES, MAX_PATH_SEGMENTS
 from rerum_server.web.bodies import MAX_DOCUMENT_DEPTH
 from rerum_server.web.context import Services
 from rerum_server.web.http import Request, Response
@@ -77,6 +79,13 @@ def _index_html(services: Services) -> bytes:
         f"and arrays at most {MAX_DOCUMENT_DEPTH} levels deep (the document itself is level 1); a deeper "
         "one is refused with 400.</p>"
         f"<table><tr><th>Endpoint</th><th>Use</th></tr>{rows}</table>"
+        f"<p>Query limits (400 beyond): {MAX_NODES:,} values, nesting depth {MAX_DEPTH}, "
+        f"{MAX_PATH_SEGMENTS} path components, {MAX_QUERY_TESTS} tests per document (about "
+        f"{MAX_QUERY_TESTS // 4} equality keys or {MAX_QUERY_TESTS * 2} <code>$in</code> values); "
+        f"<code>limit</code> at most {services.settings.max_limit}, <code>skip</code> at most "
+        f"{services.settings.max_skip:,}. A query still running after "
+        f"{services.settings.statement_timeout_ms:,} ms is cancelled (503). bulkCreate and bulkUpdate take at "
+        f"most {services.settings.max_bulk_items:,} objects (413 beyond).</p>"
         '<p><a href="/v1/api">Endpoint map (JSON)</a> · <a href="/v1/context.json">JSON-LD context</a></p>'
         "</body></html>"
     ).encode()
