@@ -10,15 +10,17 @@ issuer) and 503 (the cache or the database unavailable); or when it does not com
 Hypothesis draws descriptions of bodies, which are built afterwards, so that a body of megabytes or a
 thousand levels costs a few choices, not a few million.
 
-Left out for now, because other work owns them (issue 10): queries whose cost is the point (wide
-filters, thousands of ``$in`` values, many ``$or`` branches), and bulk bodies of more than
-``BULK_ITEMS`` items.
+Costly queries are drawn too (thousands of equality keys, ``$in`` values, ``$or`` branches, ``$all``
+items, array elements, regexes: each refused with 400 naming the cost limit, or answered), and bulk
+bodies up to past their item limit. All the while another client makes small writes on the same
+server: none of them may be refused (no 503 because of what the generated requests did).
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -130,6 +132,29 @@ def _wide(count: int, *, as_array: bool) -> bytes:
     if as_array:
         return b"[" + b",".join(b"%d" % n for n in range(count)) + b"]"
     return b"{" + b",".join(b'"k%d":%d' % (n, n) for n in range(count)) + b"}"
+
+
+@functools.cache
+def _costly_filter(shape: str, count: int) -> bytes:
+    """A filter of ``count`` parts in one of the shapes that once took the database down (issue 10.3)."""
+    if shape == "keys":
+        return b"{" + b",".join(b'"k%d":%d' % (n, n) for n in range(count)) + b"}"
+    if shape == "or":
+        return b'{"$or":[' + b",".join(b'{"k%d":"v%d"}' % (n, n) for n in range(count)) + b"]}"
+    if shape == "in":
+        return b'{"k":{"$in":[' + b",".join(b'"v%d"' % n for n in range(count)) + b"]}}"
+    if shape == "all":
+        return b'{"k":{"$all":[' + b",".join(b'"v%d"' % n for n in range(count)) + b"]}}"
+    if shape == "array":
+        return b'{"k":[' + b",".join(b"%d" % n for n in range(count)) + b"]}"
+    if shape == "regex":
+        return b'{"$or":[' + b",".join(b'{"k%d":{"$regex":"^a.*b%d"}}' % (n, n) for n in range(count)) + b"]}"
+    return b'{"$and":[' + b",".join(b'{"k%d":{"$gt":%d}}' % (n, n) for n in range(count)) + b"]}"
+
+
+@functools.cache
+def _bulk(count: int) -> bytes:
+    return b"[" + b",".join(b'{"generated":%d}' % n for n in range(count)) + b"]"
 
 
 @functools.cache
@@ -272,8 +297,12 @@ def calls(pool: Pool, tokens: dict[str, str]) -> st.SearchStrategy[Call]:
         return b"{" + b",".join(orjson.dumps(name) + b":" + value for name, value in pairs) + b"}"
 
     body_kinds = st.sampled_from(
-        ["document", "document", "document", "bulk", "fragment", "bytes", "empty", "text"]
-    )
+        ["document", "document", "document", "bulk", "fragment", "bytes", "empty", "text", "costly",
+         "large bulk"]
+    )  # fmt: skip
+    costly_shapes = st.sampled_from(["keys", "or", "in", "all", "array", "regex", "gt"])
+    costly_counts = st.sampled_from([40, 100, 257, 1_000, 2_000, 12_500, 16_384, 20_001])
+    bulk_counts = st.sampled_from([999, 1_000, 1_001, 5_000])
     one_in_fifty = st.integers(0, 49)  # bodies over the 5 MB limit: each costs more than the rest of a batch
     bulk_items = st.lists(st.one_of(documents(), values), max_size=BULK_ITEMS)
     raw_bytes = st.binary(max_size=200)
@@ -288,6 +317,10 @@ def calls(pool: Pool, tokens: dict[str, str]) -> st.SearchStrategy[Call]:
             return draw(documents())
         if kind == "bulk":
             return b"[" + b",".join(draw(bulk_items)) + b"]"
+        if kind == "costly":
+            return _costly_filter(draw(costly_shapes), draw(costly_counts))
+        if kind == "large bulk":
+            return _bulk(draw(bulk_counts))
         if kind == "fragment":
             return draw(values)
         if kind == "bytes":
@@ -373,6 +406,31 @@ def tally() -> Iterator[Tally]:
     )
 
 
+class Probe:
+    """Another client's small writes, one after another on fresh connections, while the run lasts."""
+
+    def __init__(self, url: str, authorization: str) -> None:
+        self.url, self.authorization = url, authorization
+        self.statuses: list[int] = []
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self._write)
+
+    def _write(self) -> None:
+        while not self.done.is_set():
+            with httpx.Client(base_url=self.url, timeout=ANSWER_TIMEOUT_S) as http:
+                answer = http.post("/v1/api/create", json={"probe": len(self.statuses)},
+                                   headers={"Authorization": self.authorization})  # fmt: skip
+            self.statuses.append(answer.status_code)
+
+    def __enter__(self) -> Probe:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.done.set()
+        self.thread.join()
+
+
 def test_generated_requests_never_answer_a_server_error(
     server: RunningServer, pool: Pool, tokens: dict[str, str], tally: Tally
 ) -> None:
@@ -398,5 +456,7 @@ def test_generated_requests_never_answer_a_server_error(
         if bad:
             raise AssertionError(f"{len(bad)} of {len(answers)} requests failed:\n" + "\n".join(bad[:10]))
 
-    run()
+    with Probe(server.url, tokens["owner"]) as probe:
+        run()
     assert tally.requests >= BATCHES * BATCH
+    assert probe.statuses and set(probe.statuses) == {201}, probe.statuses
