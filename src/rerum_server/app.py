@@ -12,6 +12,7 @@ import socket
 from collections.abc import Callable
 from typing import Any
 
+import asyncpg
 import httpx
 
 from rerum_server import errors
@@ -37,6 +38,10 @@ log = logging.getLogger("rerum_server")
 DOWN_MESSAGE = (
     "RERUM v1 is down for updates or maintenance at this time.  We apologize for the inconvenience.  "
     "Try again later."
+)
+STATEMENT_TIMEOUT_MESSAGE = (
+    "The request took longer than the database allows (RERUM_STATEMENT_TIMEOUT_MS) and was cancelled; "
+    "nothing it would have written was applied.  Narrow the request, or split it."
 )
 DATABASE_UNREACHABLE_MESSAGE = (
     "The database connection failed during this request.  A read can simply be retried; a write may "
@@ -199,6 +204,12 @@ class RerumApp:
         except errors.RerumError as error:
             response = error_response(error, request, services.settings.rerum_prefix)
             response.headers.extend(error.headers)
+        except asyncpg.QueryCanceledError:
+            # A statement ran into the statement timeout: this request's fault, not the server's (a
+            # bare 500 said neither), and its transaction was rolled back.
+            log.warning("statement timeout on %s %s", request.method, request.path)
+            cancelled = errors.ServiceUnavailable(STATEMENT_TIMEOUT_MESSAGE)
+            response = error_response(cancelled, request, services.settings.rerum_prefix)
         except DATABASE_UNREACHABLE as exc:
             log.warning("database unreachable on %s %s: %s: %s", request.method, request.path,
                         type(exc).__name__, exc)  # fmt: skip
