@@ -18,6 +18,7 @@ their number leaves: it must report mismatches.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import os
 import random
@@ -247,6 +248,7 @@ def _kind(read: Read) -> str:
     return f"{read.method} {path}"
 
 
+@functools.cache
 def _selective(query: str) -> bool:
     try:
         return cover(parse_filter(orjson.loads(query))) is not None
