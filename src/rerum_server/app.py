@@ -136,6 +136,8 @@ class RerumApp:
             entry_ttl_ms=settings.cache_ttl_ms,
             fence_ms=settings.cache_fence_ms,
             namespace=settings.cache_namespace,
+            local_copy_bytes=settings.cache_local_bytes,
+            local_copy_min_bytes=settings.cache_local_min_bytes,
             redis_connect_func=connect_check(allow_allkeys=settings.allow_allkeys_eviction),
         )
 

@@ -54,6 +54,11 @@ ENVIRONMENT: dict[str, tuple[str, str]] = {
     "CACHE_ENABLED": ("true", "`false`: no Redis at all; every cacheable read answers `X-Cache: BYPASS`"),
     "CACHE_TTL": ("300000", "Lifetime of a cache entry, in milliseconds"),
     "CACHE_MAX_ENTRY_BYTES": ("1048576", "Answers larger than this are not cached"),
+    "CACHE_LOCAL_BYTES": (
+        "33554432",
+        "Memory per worker for its own copies of large answers (0: none); a hit on one sends no body",
+    ),
+    "CACHE_LOCAL_MIN_BYTES": ("16384", "Answers at least this large are kept in the workers' own copies"),
     "CACHE_FENCE_MS": ("10000", "Lifetime F of a write's fence; COMMIT must be acknowledged within F − 1 s"),
     "CACHE_SELECTIVE_QUERIES": (
         "true",
@@ -163,6 +168,8 @@ class Settings:
     cache_enabled: bool
     cache_ttl_ms: int
     cache_max_entry_bytes: int
+    cache_local_bytes: int
+    cache_local_min_bytes: int
     cache_fence_ms: int
     cache_selective_queries: bool
     allow_allkeys_eviction: bool
@@ -209,6 +216,8 @@ class Settings:
             cache_enabled=_bool(env, "CACHE_ENABLED"),
             cache_ttl_ms=_int(env, "CACHE_TTL", 1000),
             cache_max_entry_bytes=_int(env, "CACHE_MAX_ENTRY_BYTES", 1024),
+            cache_local_bytes=_int(env, "CACHE_LOCAL_BYTES", 0),
+            cache_local_min_bytes=_int(env, "CACHE_LOCAL_MIN_BYTES", 1),
             cache_fence_ms=_int(env, "CACHE_FENCE_MS", 2000),
             cache_selective_queries=_bool(env, "CACHE_SELECTIVE_QUERIES"),
             allow_allkeys_eviction=_bool(env, "CACHE_ALLOW_ALLKEYS_EVICTION"),

@@ -41,7 +41,7 @@ from tests.conftest import AGENT_CLAIM
 from tests.support.database import DatabaseServer
 from tests.support.json_space import WORDS, Space, dumps
 from tests.support.reports import publish
-from tests.support.server import TEST_DATA, RunningServer
+from tests.support.server import RunningServer, scratch
 
 pytestmark = pytest.mark.cluster
 
@@ -86,15 +86,16 @@ class Servers:
         naming = {"RERUM_ID_PREFIX": ID_PREFIX, "RERUM_PREFIX": "http://rerum.test/v1/"}
         self.cached = RunningServer(
             workers=2,
-            data_dir=TEST_DATA / f"{name}-cached-{os.getpid()}",
+            data_dir=scratch(f"{name}-cached"),
             database_url=database_url,
-            env=naming,
+            # every answer also kept as the workers' own copy, so those hits are compared too
+            env={**naming, "CACHE_LOCAL_MIN_BYTES": "1"},
             app=app,
         )
         try:
             self.uncached = RunningServer(
                 workers=1,
-                data_dir=TEST_DATA / f"{name}-uncached-{os.getpid()}",
+                data_dir=scratch(f"{name}-uncached"),
                 database_url=database_url,
                 env={**naming, "CACHE_ENABLED": "false"},
             )

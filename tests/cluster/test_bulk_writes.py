@@ -8,7 +8,6 @@ entry depends on (``all``) instead.
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,7 +22,7 @@ from rerum_server.embedded.redis import EmbeddedRedis
 from rerum_server.versioning.change import Change
 from tests.conftest import AGENT_CLAIM, OWNER
 from tests.support.database import DatabaseServer, fingerprint
-from tests.support.server import TEST_DATA, RunningServer, free_port
+from tests.support.server import RunningServer, free_port, scratch
 
 pytestmark = pytest.mark.cluster
 ITEMS = 1_000  # RERUM_MAX_BULK_ITEMS's default
@@ -31,7 +30,7 @@ ITEMS = 1_000  # RERUM_MAX_BULK_ITEMS's default
 
 @pytest.fixture(scope="module")
 def stores(test_database: DatabaseServer) -> Iterator[tuple[redis.Redis, RunningServer]]:
-    base = TEST_DATA / f"bulk-writes-{os.getpid()}"
+    base = scratch("bulk-writes")
     redis_server = EmbeddedRedis(base, port=free_port())
     url = redis_server.start()
     server = RunningServer(

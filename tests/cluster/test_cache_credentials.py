@@ -3,7 +3,6 @@ that cannot be reached only warns, and the health endpoint tells the two apart w
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,7 +13,7 @@ import redis
 from rerum_server.embedded.redis import EmbeddedRedis, free_port
 from tests.support.database import DatabaseServer
 from tests.support.processes import one_line, poll, serve_until_exit
-from tests.support.server import TEST_DATA, RunningServer
+from tests.support.server import RunningServer, scratch
 
 pytestmark = pytest.mark.cluster
 
@@ -64,7 +63,7 @@ def test_an_unreachable_redis_warns_and_health_says_unreachable(test_database: D
     nothing_there = free_port()
     server = RunningServer(
         workers=1,
-        data_dir=TEST_DATA / f"unreachable-redis-{os.getpid()}",
+        data_dir=scratch("unreachable-redis"),
         database_url=test_database.new_database(),
         env=_redis_env(nothing_there, REDIS_PASSWORD=PASSWORD),
     )
@@ -86,7 +85,7 @@ def test_health_tells_refused_credentials_from_unreachable(
 ) -> None:
     server = RunningServer(
         workers=2,
-        data_dir=TEST_DATA / f"credentials-{os.getpid()}",
+        data_dir=scratch("credentials"),
         database_url=test_database.new_database(),
         env=_redis_env(valkey.port, REDIS_PASSWORD=PASSWORD),
     )

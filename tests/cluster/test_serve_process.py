@@ -15,7 +15,7 @@ import pytest
 from rerum_server.embedded.redis import free_port
 from tests.support.database import DatabaseServer
 from tests.support.processes import alive, children_of, one_line, poll, port_free, serve_until_exit
-from tests.support.server import TEST_DATA, RunningServer
+from tests.support.server import RunningServer, scratch
 
 pytestmark = pytest.mark.cluster
 
@@ -58,7 +58,7 @@ def test_a_bad_port_variable_is_one_line_too(tmp_path: Path) -> None:
 
 @pytest.mark.skipif(sys.platform != "linux", reason="parent-death signals are a Linux facility")
 def test_children_die_with_a_killed_parent() -> None:
-    data_dir = TEST_DATA / f"orphans-{os.getpid()}"
+    data_dir = scratch("orphans")
     shutil.rmtree(data_dir, ignore_errors=True)
     # Embedded PostgreSQL and embedded Valkey: everything `rerum serve` can start.
     server = RunningServer(workers=2, data_dir=data_dir, database_url="", env={"REDIS_URL": ""})

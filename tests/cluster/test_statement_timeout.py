@@ -8,7 +8,6 @@ the server waits for the lock until the statement timeout cancels it.
 from __future__ import annotations
 
 import asyncio
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,7 +19,7 @@ from rerum_server.app import STATEMENT_TIMEOUT_MESSAGE
 from rerum_server.auth.local_key import mint_token
 from tests.conftest import AGENT_CLAIM, OWNER
 from tests.support.database import DatabaseServer, fingerprint
-from tests.support.server import TEST_DATA, RunningServer
+from tests.support.server import RunningServer, scratch
 
 pytestmark = pytest.mark.cluster
 
@@ -29,7 +28,7 @@ pytestmark = pytest.mark.cluster
 def server(test_database: DatabaseServer) -> Iterator[RunningServer]:
     running = RunningServer(
         workers=1,
-        data_dir=TEST_DATA / f"statement-timeout-{os.getpid()}",
+        data_dir=scratch("statement-timeout"),
         database_url=test_database.new_database(),
         env={"RERUM_STATEMENT_TIMEOUT_MS": "100", "CACHE_ENABLED": "false"},
     )

@@ -29,6 +29,7 @@ from redis.backoff import NoBackoff
 from redis.exceptions import RedisError, ResponseError
 
 from rerum_server.cache.keys import Namespace
+from rerum_server.cache.local_copies import LocalCopies
 from rerum_server.cache.packing import with_hiredis_packing
 
 log = logging.getLogger("rerum_server.cache")
@@ -79,6 +80,8 @@ class CacheClient:
         backoff_cap_s: float = 1.0,
         namespace: str = "rerum",
         flush_interval_s: float = 1.0,
+        local_copy_bytes: int = 0,
+        local_copy_min_bytes: int = 16_384,
     ) -> None:
         self.redis = redis
         self.entry_ttl_ms = entry_ttl_ms
@@ -91,6 +94,8 @@ class CacheClient:
         self._namespace_name = namespace
         self._namespace: Namespace | None = None
         self._pending: dict[str, int] = {}
+        self.local = LocalCopies(max_bytes=local_copy_bytes, min_bytes=local_copy_min_bytes,
+                                 ttl_s=entry_ttl_ms / 1000)  # fmt: skip
         self._flush_interval_s = flush_interval_s
         self._flusher: asyncio.Task[None] | None = None
         self._scripts = {name: redis.register_script(_script(name + ".lua")) for name in
@@ -127,6 +132,7 @@ class CacheClient:
 
     async def namespace(self) -> Namespace:
         if self._namespace is None:
+            self.local.clear()  # copies were confirmed by another server's generations
             info = await self._call(self.redis.info("server"))
             major = str(info.get("redis_version", "0")).split(".", 1)[0]
             self._flags_supported = major.isdigit() and int(major) >= 7
@@ -213,11 +219,19 @@ class CacheClient:
     async def read(
         self, digest: str, stamps: list[str], endpoint: str, *, lease_token: str, count: bool
     ) -> ReadResult:
-        """Fetch the entry and the state of its stamps in one round trip (which writes nothing on a hit)."""
+        """Fetch the entry and the state of its stamps in one round trip (which writes nothing on a hit).
+
+        When this worker holds a copy of the value, the script is told its generations and, if they are
+        the current ones, confirms the copy instead of sending the value again.
+        """
+        # Taken once: the copy confirmed is the one whose generations were sent, whatever other
+        # requests store meanwhile.
+        copy = self.local.get(digest)
 
         def build(ns: Namespace) -> tuple[list[str], list[Any]]:
             keys = [ns.born, ns.stats, ns.entry(digest), ns.lease(digest), *ns.stamp_keys(stamps)]
-            args = [secrets.token_hex(16), self.generation_ttl_ms, self.lease_ms, lease_token, self.fence_ms]
+            args = [secrets.token_hex(16), self.generation_ttl_ms, self.lease_ms, lease_token, self.fence_ms,
+                    copy.generations if copy is not None else ""]  # fmt: skip
             return keys, args
 
         result = await self._scripted("read", build)
@@ -225,7 +239,12 @@ class CacheClient:
         if count:
             self.count_later(outcome)
             self.count_later(f"{endpoint}:{outcome}")
+        if result[0] == 1 and len(result) == 1:
+            assert copy is not None, "the script confirmed a copy this worker did not offer"
+            self.count_later("localHits")
+            return ReadResult(hit=True, value=copy.value)
         if result[0] == 1:
+            self.local.offer(digest, result[2].decode(), result[1])
             return ReadResult(hit=True, value=result[1])
         return ReadResult(hit=False, generations=result[1].decode(), fill=int(result[2]))
 
@@ -243,6 +262,8 @@ class CacheClient:
         keys, args = build(namespace)
         # No retry on another server: the generations were seen in the old namespace.
         result = await self._run("fill", keys, [namespace.run_id, *args])
+        if result == 1:
+            self.local.offer(digest, generations, value)
         return result == 1
 
     async def fence(self, stamps: list[str], token: str) -> None:

@@ -218,6 +218,9 @@ class Lab:
                 # Timeouts shorter than the faults' hold, so faults are felt (503s, bypasses); longer
                 # than the stalls of a busy 2-core machine, so calm periods stay calm.
                 "REDIS_TIMEOUT_MS": "1000",
+                # The workload's answers are small: keep a worker's own copy of every one, so the
+                # faults also test hits confirmed without their bytes.
+                "CACHE_LOCAL_MIN_BYTES": "1",
                 **self.config.env,
             }
             ports = [free_port() for _ in range(self.config.hosts)]

@@ -20,6 +20,7 @@ ENDPOINTS = ("id", "history", "since", "query", "search", "phrase", "gog")
 ADMIN_ROLE = "rerum-admin"
 _COUNTERS = (
     "hits",
+    "localHits",
     "misses",
     "bypasses",
     "fills",
