@@ -55,18 +55,34 @@ def tree(first: int) -> list[dict[str, Any]]:
             "_id": object_id,
         }
 
-    a = doc(0, _rerum(first, {"prime": "root", "previous": "", "next": [uri[1]]}),
-            body={"value": "first", "count": Int64(2**40 + first), "price": Decimal128("12.50")})
-    b = doc(1, _rerum(first + 1, {"prime": uri[0], "previous": uri[0], "next": [uri[2]]},
-                      isReleased=(_EPOCH + timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%S.000"),
-                      slug=f"slug-{first}"),
-            body={"value": "second", "ratio": 0.1 + first, "nothing": None})
+    a = doc(
+        0,
+        _rerum(first, {"prime": "root", "previous": "", "next": [uri[1]]}),
+        body={"value": "first", "count": Int64(2**40 + first), "price": Decimal128("12.50")},
+    )
+    b = doc(
+        1,
+        _rerum(
+            first + 1,
+            {"prime": uri[0], "previous": uri[0], "next": [uri[2]]},
+            isReleased=(_EPOCH + timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%S.000"),
+            slug=f"slug-{first}",
+        ),
+        body={"value": "second", "ratio": 0.1 + first, "nothing": None},
+    )
     b["__rerum"]["releases"] = {"previous": "", "next": [], "replaces": ""}
-    c = doc(2, _rerum(first + 2, {"prime": uri[0], "previous": uri[1], "next": []},
-                      releases={"previous": uri[1], "next": [], "replaces": ""}),
-            body={"value": "third — ü", "tags": ["x", {"deep": [1, 2.5, -0.0]}]})
-    d_original = doc(3, _rerum(first + 3, {"prime": uri[0], "previous": uri[0], "next": []}),
-                     body={"value": "branch"})
+    c = doc(
+        2,
+        _rerum(
+            first + 2,
+            {"prime": uri[0], "previous": uri[1], "next": []},
+            releases={"previous": uri[1], "next": [], "replaces": ""},
+        ),
+        body={"value": "third — ü", "tags": ["x", {"deep": [1, 2.5, -0.0]}]},
+    )
+    d_original = doc(
+        3, _rerum(first + 3, {"prime": uri[0], "previous": uri[0], "next": []}), body={"value": "branch"}
+    )
     d_original["_id"] = str(ids[3])
     d = {
         "@id": uri[3],

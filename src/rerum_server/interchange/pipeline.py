@@ -56,9 +56,9 @@ def _read_batch(
     for item in itertools.islice(items, BATCH):
         last = item.number
         try:
-            staged.append(Staged(item.where, read_document(item.raw, rewrite)))
+            staged.append(Staged(item.number, item.where, read_document(item.raw, rewrite)))
         except Rejected as exc:
-            rejected.append(Rejection(item.where, str(exc)))
+            rejected.append(Rejection(item.number, item.where, str(exc)))
     return staged, rejected, last
 
 

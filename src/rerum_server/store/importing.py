@@ -52,12 +52,14 @@ _REFUSED = (asyncpg.DataError, asyncpg.IntegrityConstraintViolationError)
 class Staged:
     """A document read from the input, with where it was (for the report)."""
 
+    number: int
     where: str
     record: Record
 
 
 @dataclass(frozen=True, slots=True)
 class Rejection:
+    number: int  # the document's position in the input, which orders the report
     where: str
     reason: str
 
@@ -119,7 +121,7 @@ class Loader:
         """
         async with self.connection.transaction():
             result = await self._copy(batch)
-            result.rejected = rejected + result.rejected
+            result.rejected = sorted(rejected + result.rejected, key=lambda r: r.number)
             await self.connection.execute(
                 _ADVANCE, self.source, items, result.inserted, result.present, len(result.rejected)
             )
@@ -146,10 +148,12 @@ class Loader:
             except asyncpg.UniqueViolationError:
                 # The id conflict is absorbed by ON CONFLICT, so this is the slug's unique index.
                 result.rejected.append(
-                    Rejection(staged.where, "its __rerum.slug belongs to another document")
+                    Rejection(staged.number, staged.where, "its __rerum.slug belongs to another document")
                 )
             except _REFUSED as exc:
-                result.rejected.append(Rejection(staged.where, f"PostgreSQL refused it: {exc}"))
+                result.rejected.append(
+                    Rejection(staged.number, staged.where, f"PostgreSQL refused it: {exc}")
+                )
             else:
                 if seq is None:
                     result.present += 1
