@@ -1,12 +1,18 @@
-"""The ``rerum`` command: ``serve`` (the cluster), ``token`` (a bearer token for a local server), ``verify``."""
+"""The ``rerum`` command: ``serve`` (the cluster), ``token`` (a bearer token for a local server), ``verify``,
+``import`` and ``export`` (a RERUM collection from and to mongoexport's format)."""
 
 from __future__ import annotations
 
+import contextlib
+import gzip
+import io
 import logging
 import os
+import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TextIO
 
 import click
 
@@ -234,3 +240,125 @@ def _local_token(data_dir: Path, agent: str) -> str:
     if not local_key_path(data_dir).exists():
         raise click.ClickException(f"No local signing key in {data_dir}; pass --token or --data-dir.")
     return mint_token(data_dir.resolve(), agent, agent_claim=settings.agent_claim, audience=settings.audience)
+
+
+@main.command("import")
+@click.argument("source", type=click.Path(dir_okay=False, allow_dash=True, path_type=Path), default="-")
+@click.option(
+    "--json-array",
+    "--jsonArray",
+    "json_array",
+    is_flag=True,
+    help="The input is one JSON array of documents.",
+)
+@click.option(
+    "--id-prefix-from",
+    metavar="URL",
+    help="Rewrite object URIs starting with URL (the old deployment's id prefix, e.g. "
+    "https://store.rerum.io/v1/id/) to this server's RERUM_ID_PREFIX.",
+)
+@click.option(
+    "--data-dir", type=click.Path(path_type=Path), default=_default_data_dir, show_default="./rerum-data"
+)
+def import_(source: Path, json_array: bool, id_prefix_from: str | None, data_dir: Path) -> None:
+    """Load a mongoexport of RERUM's collection (Extended JSON, gzip or not) from SOURCE or stdin.
+
+    Resumable and idempotent: a rerun continues after the last stored batch and skips documents already
+    stored. Rejected documents are listed (line, reason) and the rest imported; the exit status is 1 if
+    any was. The cache is cleared at the end. See docs/import.md.
+    """
+    import asyncio
+
+    from rerum_server.interchange.commands import CommandError, check_cache_reachable, import_items
+    from rerum_server.interchange.framing import FramingError, array_elements, lines, open_export
+    from rerum_server.interchange.pipeline import identify
+    from rerum_server.interchange.prefixes import IdRewrite
+    from rerum_server.interchange.progress import Progress
+
+    try:
+        settings = Settings.from_env()
+        check_cache_reachable(settings, data_dir)
+    except (SettingsError, CommandError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    rewrite = IdRewrite(id_prefix_from, settings.naming.id_prefix) if id_prefix_from else None
+    with click.open_file(str(source), "rb") as raw:
+        size = _size_of(raw)
+        stream = open_export(raw)
+        framed = array_elements(stream) if json_array else lines(stream)
+        progress = Progress(sys.stderr, lambda: raw.tell() / size if size else None)
+        try:
+            identity, items = identify(framed)
+            summary, cache = asyncio.run(
+                import_items(settings, data_dir, identity, items, rewrite=rewrite, progress=progress.update)
+            )
+        except (CommandError, FramingError, OSError) as exc:
+            raise click.ClickException(str(exc)) from exc
+        progress.finish(summary.read)
+    for rejection in summary.rejected:
+        click.echo(f"rejected {rejection.where}: {rejection.reason}", err=True)
+    earlier = summary.earlier
+    if earlier.items:
+        click.echo(f"resumed after document {earlier.items:,} (stored by an earlier run)", err=True)
+    click.echo(
+        f"read {summary.read:,} documents: {summary.inserted:,} stored, {summary.present:,} already present, "
+        f"{len(summary.rejected):,} rejected; {cache.note}",
+        err=True,
+    )
+    if summary.rejected:
+        raise SystemExit(1)
+
+
+def _size_of(raw: object) -> int | None:
+    """The size of a regular input file (for the ETA), None for a pipe."""
+    try:
+        stat = os.fstat(raw.fileno())  # type: ignore[attr-defined]
+    except (AttributeError, OSError):
+        return None
+    import stat as kinds
+
+    return stat.st_size if kinds.S_ISREG(stat.st_mode) and stat.st_size else None
+
+
+@main.command()
+@click.option(
+    "-o", "--output", type=click.Path(dir_okay=False, allow_dash=True, path_type=Path), default="-",
+    help="File to write (gzip when it ends in .gz); stdout by default.",
+)  # fmt: skip
+@click.option("--json-array", "--jsonArray", "json_array", is_flag=True, help="Write one JSON array.")
+@click.option(
+    "--data-dir", type=click.Path(path_type=Path), default=_default_data_dir, show_default="./rerum-data"
+)
+def export(output: Path, json_array: bool, data_dir: Path) -> None:
+    """Write every stored document (as RERUM's collection holds it, in insertion order) for `rerum import`."""
+    import asyncio
+
+    from rerum_server.interchange.commands import CommandError, export_to
+
+    try:
+        settings = Settings.from_env()
+    except SettingsError as exc:
+        raise click.ClickException(str(exc)) from exc
+    try:
+        with _output(output) as out:
+            count = asyncio.run(export_to(settings, data_dir, out, json_array=json_array))
+    except CommandError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"exported {count:,} documents", err=True)
+
+
+@contextlib.contextmanager
+def _output(path: Path) -> Iterator[TextIO]:
+    """Text output to ``path``: stdout for ``-``, gzip-compressed for a name ending in ``.gz``."""
+    if str(path) == "-":
+        out = io.TextIOWrapper(sys.stdout.buffer, encoding="utf-8", newline="\n")
+        try:
+            yield out
+        finally:
+            out.flush()
+            out.detach()  # stdout stays open for click's own last line
+    elif path.suffix == ".gz":
+        with gzip.open(path, "wt", encoding="utf-8", newline="\n") as out:
+            yield out
+    else:
+        with path.open("w", encoding="utf-8", newline="\n") as out:
+            yield out

