@@ -298,8 +298,11 @@ def _process(
         stop_server(proc, STOP_TIMEOUT)
 
 
-def rerum_server(label: str, dsn: str, workers: int, *, cache: bool, selective: bool = True) -> Any:
-    """``rerum serve`` against ``dsn``; with ``cache`` it starts its bundled Valkey (no REDIS_URL)."""
+def rerum_server(
+    label: str, dsn: str, workers: int, *, cache: bool, selective: bool = True, extra: dict[str, str] | None = None
+) -> Any:
+    """``rerum serve`` against ``dsn``; with ``cache`` it starts its bundled Valkey (no REDIS_URL).
+    ``extra`` adds settings (other benchmarks' variants)."""
     port = free_port()
     # No Redis configured: with the cache on, `rerum serve` starts (and stops) its bundled Valkey, as
     # a fresh install does; the test suite's external-Redis variable must not leak in either.
@@ -311,6 +314,7 @@ def rerum_server(label: str, dsn: str, workers: int, *, cache: bool, selective: 
         # The prefixes the dataset's @id and history links were written with.
         "RERUM_ID_PREFIX": rerum_dataset.ID_PREFIX,
         "RERUM_CONTEXT": rerum_dataset.CONTEXT_URL,
+        **(extra or {}),
     }
     command = [
         sys.executable, "-m", "rerum_server", "serve", "--host", HOST, "--port", str(port),
