@@ -1,6 +1,7 @@
-"""``GET /v1/openapi.json`` stays true: it lists exactly what the router answers, and schemathesis's
-generated requests against a live server get no 5xx (but the documented 501s) and only answers that
-conform to the document (statuses, media types, headers, bodies)."""
+"""``GET /v1/openapi.json`` stays true: it lists exactly what the router answers, the index page and
+``/v1/api`` list the same endpoints, and schemathesis's generated requests against a live server get
+no 5xx (but the documented 501s) and only answers that conform to the document (statuses, media
+types, headers, bodies)."""
 
 from __future__ import annotations
 
@@ -19,6 +20,21 @@ from rerum_server.web.openapi import ENDPOINTS, document
 from rerum_server.web.routes import ROUTES
 from tests.support.server import RunningServer
 
+# The reference's twelve endpoints and texts, copied from the spec (10.1, 12.5).
+REFERENCE_MAP = {
+    "/create": "POST - Create a new object.",
+    "/bulkCreate": "POST - Create multiple new objects in one request.",
+    "/update": "PUT - Update the body an existing object.",
+    "/bulkUpdate": "PUT - Update multiple existing objects in one request.",
+    "/patch": "PATCH - Update the properties of an existing object.",
+    "/set": "PATCH - Update the body an existing object by adding a new property.",
+    "/unset": "PATCH - Update the body an existing object by removing an existing property.",
+    "/delete": "DELETE - Mark an object as deleted.",
+    "/query": "POST - Supply a JSON object to match on, and query the db for an array of matches.",
+    "/search": "POST - Full-text search across stored objects.",
+    "/release": "PATCH - Lock a JSON object from changes and guarantee the content and URI.",
+    "/overwrite": "PUT - Update a specific document in place, overwriting the existing body.",
+}
 HTTP_METHODS = {"get", "head", "post", "put", "patch", "delete", "options", "trace"}
 
 
@@ -79,6 +95,28 @@ def test_the_document_is_valid_openapi_and_every_reference_resolves(server: Runn
     # Loaded from its URL, the document leaves out the GET that serves it (so it is never fuzzed).
     expected = {f"{method} {path}" for path, method in documented_operations(schema.raw_schema)}
     assert operations == expected - {"GET /v1/openapi.json"}
+
+
+def test_index_page_lists_every_endpoint_and_links_the_openapi_document(http: httpx.Client) -> None:
+    page = http.get("/").text
+    assert 'href="/v1/openapi.json"' in page
+    missing = [(method, path) for path, method, _ in ENDPOINTS if f"<code>{method} {path}</code>" not in page]
+    assert missing == []
+
+
+def test_api_map_keeps_the_reference_greeting_and_endpoints_and_lists_every_endpoint(
+    http: httpx.Client,
+) -> None:
+    body = http.get("/v1/api").json()
+    assert body["message"] == (
+        "Welcome to v1 in nodeJS!  Below are the available endpoints, used like /v1/api/{endpoint}"
+    )
+    assert body["endpoints"] == REFERENCE_MAP
+    assert list(body["endpoints"]) == list(REFERENCE_MAP)
+    assert set(body["allEndpoints"]) == {f"{method} {path}" for path, method, _ in ENDPOINTS}
+    assert {"POST /v1/api/search/phrase", "GET /v1/api/cache/stats", "POST /gog/fragmentsInManuscript",
+            "GET /client/register"} <= set(body["allEndpoints"])  # fmt: skip
+    assert body["openapi"] == "/v1/openapi.json"
 
 
 # --- schemathesis against the live server ----------------------------------------------------------------
