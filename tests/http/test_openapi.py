@@ -18,6 +18,7 @@ from schemathesis.specs.openapi import checks as openapi_checks
 
 from rerum_server.web.openapi import ENDPOINTS, document
 from rerum_server.web.routes import ROUTES
+from tests.support.api import create, key, uri
 from tests.support.server import RunningServer
 
 # The reference's twelve endpoints and texts, copied from the spec (10.1, 12.5).
@@ -35,6 +36,7 @@ REFERENCE_MAP = {
     "/release": "PATCH - Lock a JSON object from changes and guarantee the content and URI.",
     "/overwrite": "PUT - Update a specific document in place, overwriting the existing body.",
 }
+ANNOTATION = "http://www.w3.org/ns/anno.jsonld"
 HTTP_METHODS = {"get", "head", "post", "put", "patch", "delete", "options", "trace"}
 
 
@@ -136,11 +138,24 @@ def takes_input(path: str, method: str) -> bool:
     return "requestBody" in operation or any(p["in"] != "path" for p in operation.get("parameters", []))
 
 
+def names_an_object(path: str, method: str) -> bool:
+    """Whether the operation names a stored object: by ``{id}`` in its path, or by the body's ``@id``."""
+    operation = SCHEMA.raw_schema["paths"][path][method.lower()]
+    body = operation.get("requestBody", {}).get("content", {}).get("application/json", {}).get("schema", {})
+    return "{id}" in path or {"required": ["@id"]} in body.get("anyOf", [])
+
+
+# Random ids name nothing (404) and random bodies no RERUM object (400), so "existing" cases point
+# the generated request at a fresh object of the owner's: the success and conflict answers are
+# generated too (reads, new versions, overwrites with a stale version, deletes, releases).
+EXISTING = "existing"
 # Per operation and mode: a few hundred requests in all, the same ones on every run (derandomized).
-EXAMPLES = {GenerationMode.POSITIVE: 6, GenerationMode.NEGATIVE: 5}
-CASES = [(path, method, GenerationMode.POSITIVE) for path, method in OPERATIONS] + [
-    (path, method, GenerationMode.NEGATIVE) for path, method in OPERATIONS if takes_input(path, method)
-]
+EXAMPLES = {GenerationMode.POSITIVE: 5, GenerationMode.NEGATIVE: 4, EXISTING: 3}
+CASES = (
+    [(path, method, GenerationMode.POSITIVE) for path, method in OPERATIONS]
+    + [(path, method, GenerationMode.NEGATIVE) for path, method in OPERATIONS if takes_input(path, method)]
+    + [(path, method, EXISTING) for path, method in OPERATIONS if names_an_object(path, method)]
+)
 # What the document promises about every answer. The checks of how strictly the server rejects data
 # are left out: RERUM accepts nearly any JSON object, so they would test the generator, not the wire.
 CONFORMANCE = [
@@ -152,14 +167,32 @@ CONFORMANCE = [
 ]
 
 
+def aimed_at(strategy: Any, stored: dict[str, Any]) -> Any:
+    """The generated cases with their ``{id}`` (or the body's ``@id``) naming ``stored``."""
+
+    def aim(case: Any) -> Any:
+        if "id" in (case.path_parameters or {}):
+            case.path_parameters = {**case.path_parameters, "id": key(stored)}
+        if isinstance(case.body, dict):
+            case.body = {**case.body, "@id": uri(stored)}
+        return case
+
+    return strategy.map(aim)
+
+
 @pytest.mark.parametrize(("path", "method", "mode"), CASES, ids=[f"{m} {p} {g}" for p, m, g in CASES])
 def test_generated_requests_get_documented_answers_and_no_server_error(
-    path: str, method: str, mode: GenerationMode, server: RunningServer, owner: dict[str, str]
+    path: str, method: str, mode: str, server: RunningServer, http: httpx.Client, owner: dict[str, str]
 ) -> None:
     operation = SCHEMA[path][method]
+    if mode == EXISTING:
+        stored = create(http, owner, {"@context": ANNOTATION, "type": "Annotation", "body": {"value": "st"}})
+        strategy = aimed_at(operation.as_strategy(), stored)
+    else:
+        strategy = operation.as_strategy(generation_mode=GenerationMode(mode))
     sent: list[int] = []
 
-    @given(case=operation.as_strategy(generation_mode=mode))
+    @given(case=strategy)
     @settings(max_examples=EXAMPLES[mode], derandomize=True, database=None, deadline=None,
               suppress_health_check=list(HealthCheck))  # fmt: skip
     def answers_conform(case: Any) -> None:
