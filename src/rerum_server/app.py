@@ -134,6 +134,7 @@ class RerumApp:
             settings.redis_url,
             timeout_s=settings.redis_timeout_ms / 1000,
             entry_ttl_ms=settings.cache_ttl_ms,
+            entry_ttls_ms=settings.cache_entry_ttls_ms,
             fence_ms=settings.cache_fence_ms,
             namespace=settings.cache_namespace,
             local_copy_bytes=settings.cache_local_bytes,

@@ -130,7 +130,9 @@ class Reads:
             if len(value) <= self.max_entry_bytes:
                 # A failed fill leaves the answer correct; only the entry is not stored.
                 with contextlib.suppress(CacheUnavailable):
-                    await self.cache.fill(digest, stamps, seen.generations, value, lease)
+                    await self.cache.fill(
+                        digest, stamps, seen.generations, value, lease, ttl_ms=self.cache.entry_ttl(endpoint)
+                    )
         return answer, MISS
 
     # ------------------------------------------------------------------ objects and trees

@@ -53,6 +53,10 @@ ENVIRONMENT: dict[str, tuple[str, str]] = {
     "RERUM_DB_POOL_SIZE": ("10", "PostgreSQL connections per worker"),
     "CACHE_ENABLED": ("true", "`false`: no Redis at all; every cacheable read answers `X-Cache: BYPASS`"),
     "CACHE_TTL": ("300000", "Lifetime of a cache entry, in milliseconds"),
+    "CACHE_TTL_ID": ("<CACHE_TTL>", "Lifetime of a `/v1/id` entry, in milliseconds"),
+    "CACHE_TTL_QUERY": ("<CACHE_TTL>", "Lifetime of a query entry (`/v1/api/query`, the GoG reads), in ms"),
+    "CACHE_TTL_SEARCH": ("<CACHE_TTL>", "Lifetime of a `/v1/api/search` and `/search/phrase` entry, in ms"),
+    "CACHE_TTL_HISTORY": ("<CACHE_TTL>", "Lifetime of a `/v1/history` and `/v1/since` entry, in ms"),
     "CACHE_MAX_ENTRY_BYTES": ("1048576", "Answers larger than this are not cached"),
     "CACHE_LOCAL_BYTES": (
         "33554432",
@@ -107,6 +111,24 @@ def _int(env: Mapping[str, str], name: str, minimum: int = 0) -> int:
     if value < minimum:
         raise SettingsError(f"{name} has value {value}; expected at least {minimum}.")
     return value
+
+
+def _int_or(env: Mapping[str, str], name: str, fallback: int, minimum: int) -> int:
+    """An integer variable whose empty or absent value means ``fallback`` (another variable's value)."""
+    return _int({name: env.get(name, "").strip() or str(fallback)}, name, minimum)
+
+
+# The variable giving each read kind's entry TTL (the kinds are the cache client's endpoint names).
+# GoG reads depend on the query stamps and are invalidated like queries, so they live as long.
+READ_KIND_TTLS = {
+    "id": "CACHE_TTL_ID",
+    "query": "CACHE_TTL_QUERY",
+    "gog": "CACHE_TTL_QUERY",
+    "search": "CACHE_TTL_SEARCH",
+    "phrase": "CACHE_TTL_SEARCH",
+    "history": "CACHE_TTL_HISTORY",
+    "since": "CACHE_TTL_HISTORY",
+}
 
 
 def _memory(env: Mapping[str, str], name: str) -> str:
@@ -167,6 +189,7 @@ class Settings:
     statement_timeout_ms: int
     cache_enabled: bool
     cache_ttl_ms: int
+    cache_entry_ttls_ms: Mapping[str, int]  # read kind → entry TTL
     cache_max_entry_bytes: int
     cache_local_bytes: int
     cache_local_min_bytes: int
@@ -187,6 +210,7 @@ class Settings:
         port = _int(env, "PORT", 1)
         rerum_prefix = _text(env, "RERUM_PREFIX") or f"http://localhost:{port}/v1/"
         id_prefix = _text(env, "RERUM_ID_PREFIX") or f"{rerum_prefix}id/"
+        cache_ttl_ms = _int(env, "CACHE_TTL", 1000)
         return cls(
             database_url=_text(env, "DATABASE_URL") or "",
             data_dir=Path(_text(env, "RERUM_DATA_DIR") or ENVIRONMENT["RERUM_DATA_DIR"][0]),
@@ -214,7 +238,10 @@ class Settings:
             pool_size=_int(env, "RERUM_DB_POOL_SIZE", 1),
             statement_timeout_ms=_int(env, "RERUM_STATEMENT_TIMEOUT_MS", 100),
             cache_enabled=_bool(env, "CACHE_ENABLED"),
-            cache_ttl_ms=_int(env, "CACHE_TTL", 1000),
+            cache_ttl_ms=cache_ttl_ms,
+            cache_entry_ttls_ms={
+                kind: _int_or(env, name, cache_ttl_ms, 1000) for kind, name in READ_KIND_TTLS.items()
+            },
             cache_max_entry_bytes=_int(env, "CACHE_MAX_ENTRY_BYTES", 1024),
             cache_local_bytes=_int(env, "CACHE_LOCAL_BYTES", 0),
             cache_local_min_bytes=_int(env, "CACHE_LOCAL_MIN_BYTES", 1),

@@ -23,12 +23,19 @@ from rerum_server.settings import Settings
 
 class StaleFillCacheClient(CacheClient):
     async def fill(
-        self, digest: str, stamps: list[str], generations: str, value: bytes, lease_token: str
+        self,
+        digest: str,
+        stamps: list[str],
+        generations: str,
+        value: bytes,
+        lease_token: str,
+        *,
+        ttl_ms: int | None = None,
     ) -> bool:
         current = await self.read(digest, stamps, "naive", lease_token=lease_token, count=False)
         if current.hit:
             return False
-        return await super().fill(digest, stamps, current.generations, value, lease_token)
+        return await super().fill(digest, stamps, current.generations, value, lease_token, ttl_ms=ttl_ms)
 
 
 class LocalCacheClient(CacheClient):
@@ -36,6 +43,9 @@ class LocalCacheClient(CacheClient):
 
     def __init__(self) -> None:
         self.entries: dict[str, tuple[set[str], bytes]] = {}
+
+    def entry_ttl(self, endpoint: str) -> int:
+        return 0  # entries live until a local write drops them
 
     async def read(
         self, digest: str, stamps: list[str], endpoint: str, *, lease_token: str, count: bool
@@ -45,7 +55,14 @@ class LocalCacheClient(CacheClient):
         return ReadResult(hit=False, generations="", fill=1)
 
     async def fill(
-        self, digest: str, stamps: list[str], generations: str, value: bytes, lease_token: str
+        self,
+        digest: str,
+        stamps: list[str],
+        generations: str,
+        value: bytes,
+        lease_token: str,
+        *,
+        ttl_ms: int | None = None,
     ) -> bool:
         self.entries[digest] = (set(stamps), value)
         return True

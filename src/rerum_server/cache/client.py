@@ -19,6 +19,7 @@ import logging
 import random
 import secrets
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib.resources import files
 from typing import Any
@@ -76,6 +77,7 @@ class CacheClient:
         *,
         entry_ttl_ms: int,
         fence_ms: int,
+        entry_ttls_ms: Mapping[str, int] | None = None,
         lease_ms: int = 250,
         backoff_cap_s: float = 1.0,
         namespace: str = "rerum",
@@ -85,7 +87,10 @@ class CacheClient:
     ) -> None:
         self.redis = redis
         self.entry_ttl_ms = entry_ttl_ms
-        self.generation_ttl_ms = 2 * entry_ttl_ms
+        self.entry_ttls_ms = dict(entry_ttls_ms or {})
+        # Generations outlive the longest-lived entry: an entry whose generations expired can never
+        # hit again (a missing generation is minted anew, so it only costs misses, never staleness).
+        self.generation_ttl_ms = 2 * max([entry_ttl_ms, *self.entry_ttls_ms.values()])
         self.fence_ms = fence_ms
         self.lease_ms = lease_ms
         self._backoff_cap_s = backoff_cap_s
@@ -214,6 +219,10 @@ class CacheClient:
                 self._pending[field] = self._pending.get(field, 0) + amount
             raise
 
+    def entry_ttl(self, endpoint: str) -> int:
+        """The lifetime in milliseconds of an entry of this read kind (``id``, ``query`` ...)."""
+        return self.entry_ttls_ms.get(endpoint, self.entry_ttl_ms)
+
     # ------------------------------------------------------------------ the protocol
 
     async def read(
@@ -249,14 +258,23 @@ class CacheClient:
         return ReadResult(hit=False, generations=result[1].decode(), fill=int(result[2]))
 
     async def fill(
-        self, digest: str, stamps: list[str], generations: str, value: bytes, lease_token: str
+        self,
+        digest: str,
+        stamps: list[str],
+        generations: str,
+        value: bytes,
+        lease_token: str,
+        *,
+        ttl_ms: int | None = None,
     ) -> bool:
-        """Store ``value`` unless a stamp's generation moved or a fence appeared since the read script."""
+        """Store ``value`` for ``ttl_ms`` (default: ``entry_ttl_ms``) unless a stamp's generation moved or
+        a fence appeared since the read script."""
+        ttl_ms = self.entry_ttl_ms if ttl_ms is None else ttl_ms
 
         def build(ns: Namespace) -> tuple[list[str], list[Any]]:
             keys = [ns.born, ns.stats, ns.entry(digest), ns.lease(digest), ns.index, ns.sizes,
                     *ns.stamp_keys(stamps)]  # fmt: skip
-            return keys, [generations, value, self.entry_ttl_ms, lease_token]
+            return keys, [generations, value, ttl_ms, lease_token]
 
         namespace = await self.namespace()
         keys, args = build(namespace)

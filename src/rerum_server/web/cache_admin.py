@@ -38,7 +38,11 @@ def _json(body: Any, status: int = 200) -> Response:
 async def stats(request: Request, services: Services) -> Response:
     """``GET /v1/api/cache/stats``: counters summed over every worker and host (they live in Redis)."""
     settings = services.settings
-    body: dict[str, Any] = {"enabled": services.cache is not None, "ttl": settings.cache_ttl_ms}
+    body: dict[str, Any] = {
+        "enabled": services.cache is not None,
+        "ttl": settings.cache_ttl_ms,
+        "ttls": dict(settings.cache_entry_ttls_ms),
+    }
     if services.cache is None:
         return _json(body | dict.fromkeys(_COUNTERS, 0) | {"hitRate": 0.0, "entries": 0, "bytes": 0})
     try:

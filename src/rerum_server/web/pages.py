@@ -1,4 +1,5 @@
-"""Static answers: the index page, the JSON-LD context, the endpoint map."""
+"""Static answers: the index page, the JSON-LD context, the endpoint map (every endpoint, from
+``web/openapi.py``)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import orjson
 from rerum_server.answers import JSON
 from rerum_server.query.compile import MAX_QUERY_TESTS
 from rerum_server.query.parse import MAX_DEPTH, MAX_NODES, MAX_PATH_SEGMENTS
+from rerum_server.web import openapi
 from rerum_server.web.bodies import MAX_DOCUMENT_DEPTH
 from rerum_server.web.context import Services
 from rerum_server.web.http import Request, Response
@@ -27,10 +29,15 @@ ENDPOINTS = {
     "/release": "PATCH - Lock a JSON object from changes and guarantee the content and URI.",
     "/overwrite": "PUT - Update a specific document in place, overwriting the existing body.",
 }
+OPENAPI = "/v1/openapi.json"
+# The reference's greeting and twelve endpoints, byte for byte (its clients and tests read them), then
+# every path and method this server answers.
 _API_MAP = orjson.dumps(
     {
         "message": "Welcome to v1 in nodeJS!  Below are the available endpoints, used like /v1/api/{endpoint}",
         "endpoints": ENDPOINTS,
+        "allEndpoints": {f"{method} {path}": summary for path, method, summary in openapi.ENDPOINTS},
+        "openapi": OPENAPI,
     }
 )
 _RERUM = "http://store.rerum.io/v1/vocab#"
@@ -65,8 +72,8 @@ CONTEXT = orjson.dumps(
 def _index_html(services: Services) -> bytes:
     api = html.escape(services.settings.rerum_prefix)
     rows = "".join(
-        f"<tr><td><code>/v1/api{html.escape(path)}</code></td><td>{html.escape(text)}</td></tr>"
-        for path, text in ENDPOINTS.items()
+        f"<tr><td><code>{method} {html.escape(path)}</code></td><td>{html.escape(text)}</td></tr>"
+        for path, method, text in openapi.ENDPOINTS
     )
     return (
         "<!doctype html><html lang=en><head><meta charset=utf-8><title>RERUM v1 API</title></head><body>"
@@ -86,7 +93,8 @@ def _index_html(services: Services) -> bytes:
         f"{services.settings.max_skip:,}. A query still running after "
         f"{services.settings.statement_timeout_ms:,} ms is cancelled (503). bulkCreate and bulkUpdate take at "
         f"most {services.settings.max_bulk_items:,} objects (413 beyond).</p>"
-        '<p><a href="/v1/api">Endpoint map (JSON)</a> · <a href="/v1/context.json">JSON-LD context</a></p>'
+        '<p><a href="/v1/api">Endpoint map (JSON)</a> · '
+        f'<a href="{OPENAPI}">OpenAPI 3.1 description</a> · <a href="/v1/context.json">JSON-LD context</a></p>'
         "</body></html>"
     ).encode()
 

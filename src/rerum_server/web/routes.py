@@ -10,7 +10,7 @@ import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from rerum_server.web import cache_admin, changes, client, gog, objects, pages, queries
+from rerum_server.web import cache_admin, changes, client, gog, objects, openapi, pages, queries
 from rerum_server.web.context import Services
 from rerum_server.web.http import Request, Response
 
@@ -49,6 +49,7 @@ ROUTES: tuple[Route, ...] = (
     _route("/context.json", GET=pages.context_json),
     _route("/v1/context.json", GET=pages.context_json),
     _route("/v1/api", GET=pages.api_map),
+    _route("/v1/openapi.json", _GET_ONLY, GET=openapi.openapi_json),
     _route("/v1/id/{id}", _GET_ONLY, GET=objects.get_object),
     _route("/v1/since/{id}", _GET_ONLY, GET=objects.get_since),
     _route("/v1/history/{id}", _GET_ONLY, GET=objects.get_history),

@@ -40,8 +40,12 @@ local previous = tonumber(redis.call('HGET', SIZES, ENTRY)) or 0
 redis.call('HSET', SIZES, ENTRY, size)
 redis.call('HINCRBY', STATS, 'bytes', size - previous)
 redis.call('ZADD', INDEX, now + tonumber(ARGV[4]), ENTRY)
-redis.call('PEXPIRE', INDEX, ARGV[4])
-redis.call('PEXPIRE', SIZES, ARGV[4])
+-- Entries of different read kinds have different TTLs: never shorten the bookkeeping's life below
+-- that of a longer-lived entry filled earlier.
+if redis.call('PTTL', INDEX) < tonumber(ARGV[4]) then
+    redis.call('PEXPIRE', INDEX, ARGV[4])
+    redis.call('PEXPIRE', SIZES, ARGV[4])
+end
 drop_expired(INDEX, SIZES, 32)
 redis.call('HINCRBY', STATS, 'fills', 1)
 return 1
