@@ -299,7 +299,13 @@ def _process(
 
 
 def rerum_server(
-    label: str, dsn: str, workers: int, *, cache: bool, selective: bool = True, extra: dict[str, str] | None = None
+    label: str,
+    dsn: str,
+    workers: int,
+    *,
+    cache: bool,
+    selective: bool = True,
+    extra: dict[str, str] | None = None,
 ) -> Any:
     """``rerum serve`` against ``dsn``; with ``cache`` it starts its bundled Valkey (no REDIS_URL).
     ``extra`` adds settings (other benchmarks' variants)."""

@@ -32,7 +32,9 @@ BATCH = 20  # objects per bulkCreate: 20 x 100 kB stays under the 5 MB JSON body
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Parse the command line."""
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--objects", type=int, default=100, help="large objects cycled through (100)")
     parser.add_argument("--size", type=int, default=100_000, help="bytes of each answer, about (100000)")
     parser.add_argument("--workers", type=int, default=2, help="worker processes (2)")
@@ -88,7 +90,9 @@ def main(argv: list[str] | None = None) -> int:
                                 extra={"CACHE_LOCAL_BYTES": "0"}) as server:  # fmt: skip
             warm(server)
             cells.append(cache.Cell("get", SENT, args.threads, args.connections))
-            cache.measure(cells[-1], server, lambda _n: path, token, args, db, before_each=lambda: warm(server))
+            cache.measure(
+                cells[-1], server, lambda _n: path, token, args, db, before_each=lambda: warm(server)
+            )
         with cache.bare_server(args.workers) as server:
             cache.seed_bare(ids, bodies)
             cache.check_bare(server, ids, bodies)

@@ -75,7 +75,9 @@ def packing_alone(client: CacheClient) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--reads", type=int, default=20_000)
     parser.add_argument("--rounds", type=int, default=5)
     options = parser.parse_args()
@@ -96,7 +98,9 @@ def main() -> None:
     print("machine: " + "; ".join(f"{k} {v}" for k, v in info.items() if k not in ("postgresql", "wrk")))
     print(f"{options.rounds} rounds x {options.reads:,} cache hits per client, alternating\n")
     base = statistics.median(results["redis-py Python packer"])
-    print(f"{'client':28} {'CPU µs/hit (median)':>20} {'min':>7} {'max':>7} {'vs Python':>10} {'packing µs':>11}")
+    print(
+        f"{'client':28} {'CPU µs/hit (median)':>20} {'min':>7} {'max':>7} {'vs Python':>10} {'packing µs':>11}"
+    )
     for name, values in results.items():
         median = statistics.median(values)
         print(f"{name:28} {median:20.1f} {min(values):7.1f} {max(values):7.1f} "

@@ -97,7 +97,9 @@ def test_bulk_create_stores_context_first_like_create(
 def test_bulk_create_negotiates_id_for_known_contexts_per_document(
     client: httpx.Client, owner: dict[str, str], server: RunningServer
 ) -> None:
-    body = bulk_create(client, owner, [{"@context": ANNO, "type": "Annotation"}, {"type": "Annotation"}]).json()
+    body = bulk_create(
+        client, owner, [{"@context": ANNO, "type": "Annotation"}, {"type": "Annotation"}]
+    ).json()
     known, plain = body
     assert "@id" not in known
     assert known["id"].startswith(id_prefix(server))
@@ -109,14 +111,18 @@ def test_bulk_create_honours_client_ids_and_ignores_slug(
     client: httpx.Client, owner: dict[str, str], server: RunningServer
 ) -> None:
     wanted = hex_id().upper()
-    body = bulk_create(client, owner, [{"_id": wanted, "n": 1}, {"_id": "short", "n": 2}], Slug="ignored").json()
+    body = bulk_create(
+        client, owner, [{"_id": wanted, "n": 1}, {"_id": "short", "n": 2}], Slug="ignored"
+    ).json()
     assert body[0]["@id"] == id_prefix(server) + wanted
     assert key(body[1]) != "short"
     assert "slug" not in body[0]["__rerum"]
     assert "slug" not in body[1]["__rerum"]
 
 
-def test_bulk_create_skips_empty_objects_and_falsy_scalars(client: httpx.Client, owner: dict[str, str]) -> None:
+def test_bulk_create_skips_empty_objects_and_falsy_scalars(
+    client: httpx.Client, owner: dict[str, str]
+) -> None:
     response = bulk_create(client, owner, [{}, {"n": 1}, 0, False, "", {}, {"n": 2}])
     assert response.status_code == 201
     assert [doc["n"] for doc in response.json()] == [1, 2]
@@ -248,7 +254,9 @@ def test_bulk_update_of_the_same_original_twice_links_both_new_versions(
     client: httpx.Client, owner: dict[str, str], server: RunningServer
 ) -> None:
     original = create(client, owner, {"n": 0})
-    body = bulk_update(client, owner, [{"@id": original["@id"], "n": 1}, {"@id": original["@id"], "n": 2}]).json()
+    body = bulk_update(
+        client, owner, [{"@id": original["@id"], "n": 1}, {"@id": original["@id"], "n": 2}]
+    ).json()
     assert [doc["n"] for doc in body] == [1, 2]
     assert body[0]["@id"] != body[1]["@id"]
     assert stored(server, original)["__rerum"]["history"]["next"] == [body[0]["@id"], body[1]["@id"]]
@@ -313,7 +321,11 @@ def test_bulk_update_with_every_element_skipped_answers_200_empty_array_and_writ
     response = bulk_update(
         client,
         owner,
-        [{"@id": "https://elsewhere.example/thing/1"}, {"@id": id_prefix(server) + "f" * 24}, {"@id": deleted["@id"]}],
+        [
+            {"@id": "https://elsewhere.example/thing/1"},
+            {"@id": id_prefix(server) + "f" * 24},
+            {"@id": deleted["@id"]},
+        ],
     )
     assert response.status_code == 200
     assert response.json() == []

@@ -126,7 +126,9 @@ def test_concurrent_delete_of_a_root_and_update_of_its_child_leave_one_consisten
         server,
         [
             lambda own: own.delete(f"/v1/api/delete/{key(root)}", headers=owner),
-            lambda own: own.put("/v1/api/update", json={"@id": child["@id"], "v": "grandchild"}, headers=owner),
+            lambda own: own.put(
+                "/v1/api/update", json={"@id": child["@id"], "v": "grandchild"}, headers=owner
+            ),
         ],
     )
     assert (deleted.status_code, updated.status_code) == (204, 200), (deleted.text, updated.text)
@@ -191,7 +193,10 @@ def test_concurrent_updates_of_a_released_object_each_get_it_as_releases_previou
     release(client, owner, original)
     responses = together(
         server,
-        [lambda own: own.put("/v1/api/update", json={"@id": original["@id"]}, headers=owner) for _ in range(5)],
+        [
+            lambda own: own.put("/v1/api/update", json={"@id": original["@id"]}, headers=owner)
+            for _ in range(5)
+        ],
     )
     assert [response.status_code for response in responses] == [200] * 5
     for response in responses:
@@ -225,7 +230,9 @@ def test_concurrent_unconditional_overwrites_each_get_a_distinct_version_token(
     responses = together(
         server,
         [
-            lambda own, n=n: own.put("/v1/api/overwrite", json={"@id": original["@id"], "n": n}, headers=owner)
+            lambda own, n=n: own.put(
+                "/v1/api/overwrite", json={"@id": original["@id"], "n": n}, headers=owner
+            )
             for n in range(20)
         ],
     )
@@ -244,8 +251,12 @@ def test_concurrent_overwrite_and_update_of_one_object_keep_both_the_content_and
     overwritten, updated = together(
         server,
         [
-            lambda own: own.put("/v1/api/overwrite", json={"@id": original["@id"], "v": "overwritten"}, headers=owner),
-            lambda own: own.put("/v1/api/update", json={"@id": original["@id"], "v": "version"}, headers=owner),
+            lambda own: own.put(
+                "/v1/api/overwrite", json={"@id": original["@id"], "v": "overwritten"}, headers=owner
+            ),
+            lambda own: own.put(
+                "/v1/api/update", json={"@id": original["@id"], "v": "version"}, headers=owner
+            ),
         ],
     )
     assert (overwritten.status_code, updated.status_code) == (200, 200)

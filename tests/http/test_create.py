@@ -30,7 +30,9 @@ from tests.support.trees import (
     unique,
 )
 
-EMPTY = "Detected empty JSON object.  You must provide at least one property in the /create request body JSON."
+EMPTY = (
+    "Detected empty JSON object.  You must provide at least one property in the /create request body JSON."
+)
 
 
 @pytest.fixture(scope="module")
@@ -71,7 +73,9 @@ def test_create_writes_fresh_root_metadata_in_reference_key_order(
         "@context", "alpha", "APIversion", "createdAt", "isOverwritten", "isReleased", "history", "releases",
         "generatedBy",
     ]  # fmt: skip
-    assert meta["@context"] == (server.env.get("RERUM_CONTEXT") or server.env["RERUM_PREFIX"] + "context.json")
+    assert meta["@context"] == (
+        server.env.get("RERUM_CONTEXT") or server.env["RERUM_PREFIX"] + "context.json"
+    )
     assert meta["alpha"] is True
     assert meta["APIversion"] == server.env.get("RERUM_API_VERSION", "1.1.0")
     assert re.fullmatch(TIMESTAMP, meta["createdAt"])
@@ -144,7 +148,9 @@ def test_create_under_a_known_id_context_answers_with_id_and_stores_at_id(
 def test_create_under_a_known_id_context_drops_the_client_id_property(
     client: httpx.Client, owner: dict[str, str], server: RunningServer
 ) -> None:
-    body = post(client, owner, {"@context": ANNO, "id": "http://example.org/anno/1", "type": "Annotation"}).json()
+    body = post(
+        client, owner, {"@context": ANNO, "id": "http://example.org/anno/1", "type": "Annotation"}
+    ).json()
     row = stored(server, body)
     assert body["id"] == id_prefix(server) + row["_id"]
     assert "id" not in row

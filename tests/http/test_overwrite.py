@@ -33,9 +33,7 @@ from tests.support.trees import (
 NOT_FOUND = "No object with this id could be found in RERUM. Cannot overwrite. "
 DELETED = "The object you are trying to overwrite is deleted. "
 RELEASED = "The object you are trying to overwrite is released.  Fork with /update to make changes. "
-NOT_OWNER = (
-    "You are not the generating agent for this object. You cannot overwrite it. Fork with /update to make changes. "
-)
+NOT_OWNER = "You are not the generating agent for this object. You cannot overwrite it. Fork with /update to make changes. "
 
 
 @pytest.fixture(scope="module")
@@ -74,7 +72,9 @@ def test_overwrite_answers_200_with_the_same_id_and_the_new_content_only(
     client: httpx.Client, owner: dict[str, str], server: RunningServer
 ) -> None:
     original = create(client, owner, {"a": 1, "b": 2})
-    response = overwrite(client, owner, {"@id": original["@id"], "c": 3, "_id": "ignored", "__rerum": {"x": 1}})
+    response = overwrite(
+        client, owner, {"@id": original["@id"], "c": 3, "_id": "ignored", "__rerum": {"x": 1}}
+    )
     assert response.status_code == 200
     body = response.json()
     assert body["@id"] == original["@id"]
@@ -141,7 +141,9 @@ def test_overwrite_with_if_overwritten_version_empty_matches_a_never_overwritten
     assert response.status_code == 200
 
 
-def test_overwrite_with_the_current_version_header_answers_200(client: httpx.Client, owner: dict[str, str]) -> None:
+def test_overwrite_with_the_current_version_header_answers_200(
+    client: httpx.Client, owner: dict[str, str]
+) -> None:
     original = create(client, owner, {"a": 1})
     first = overwrite(client, owner, {"@id": original["@id"], "a": 2})
     token = first.headers["current-overwritten-version"]
@@ -157,7 +159,9 @@ def test_overwrite_with_a_stale_version_header_answers_409_with_the_stored_docum
     overwritten: dict[str, Any],
     unchanged_database: None,
 ) -> None:
-    response = overwrite(client, owner, {"@id": overwritten["@id"], "label": "lost"}, **{"If-Overwritten-Version": ""})
+    response = overwrite(
+        client, owner, {"@id": overwritten["@id"], "label": "lost"}, **{"If-Overwritten-Version": ""}
+    )
     assert response.status_code == 409
     assert response.headers["content-type"] == JSON
     body = response.json()
@@ -221,7 +225,9 @@ def test_overwrite_of_a_released_foreign_object_answers_403_before_the_owner_che
 def test_overwrite_by_a_stranger_answers_401(
     client: httpx.Client, stranger: dict[str, str], fresh: dict[str, Any], unchanged_database: None
 ) -> None:
-    response = overwrite(client, stranger, {"@id": fresh["@id"], "label": "x"}, **{"If-Overwritten-Version": "no"})
+    response = overwrite(
+        client, stranger, {"@id": fresh["@id"], "label": "x"}, **{"If-Overwritten-Version": "no"}
+    )
     assert response.status_code == 401
     assert response.text == NOT_OWNER + tail_401(stranger)
 

@@ -94,14 +94,18 @@ def test_worked_example_versions_record_prime_previous_and_next(
     assert_consistent_trees(server, [a])
 
 
-def test_worked_example_history_lists_ancestors_nearest_first(client: httpx.Client, owner: dict[str, str]) -> None:
+def test_worked_example_history_lists_ancestors_nearest_first(
+    client: httpx.Client, owner: dict[str, str]
+) -> None:
     t = worked_example(client, owner)
     assert walk(client, "history", t["C"]) == ids(t["B"], t["A"])
     assert walk(client, "history", t["D"]) == ids(t["A"])
     assert walk(client, "history", t["A"]) == []
 
 
-def test_worked_example_since_lists_descendants_depth_first(client: httpx.Client, owner: dict[str, str]) -> None:
+def test_worked_example_since_lists_descendants_depth_first(
+    client: httpx.Client, owner: dict[str, str]
+) -> None:
     t = worked_example(client, owner)
     assert walk(client, "since", t["A"]) == ids(t["B"], t["C"], t["D"])
     assert walk(client, "since", t["B"]) == ids(t["C"])

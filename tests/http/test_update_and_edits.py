@@ -31,7 +31,9 @@ from tests.support.trees import (
     tail_403,
 )
 
-UPDATE_NOT_FOUND = "Object not in RERUM even though it has a RERUM URI.  Check if it is an authentic RERUM object. "
+UPDATE_NOT_FOUND = (
+    "Object not in RERUM even though it has a RERUM URI.  Check if it is an authentic RERUM object. "
+)
 UPDATE_DELETED = "The object you are trying to update is deleted. "
 UPDATE_NO_ID = "Object in request body must have an 'id' or '@id' property. "
 EDIT_NO_ID = "Object in request body must have the property '@id' or 'id'. "
@@ -91,10 +93,16 @@ def test_update_has_linked_the_new_version_into_the_parents_history_next_when_it
     assert parent == {"prime": "root", "previous": "", "next": [first["@id"], second["@id"]]}
 
 
-def test_update_of_a_root_makes_the_root_prime_and_previous(client: httpx.Client, owner: dict[str, str]) -> None:
+def test_update_of_a_root_makes_the_root_prime_and_previous(
+    client: httpx.Client, owner: dict[str, str]
+) -> None:
     original = create(client, owner, {"label": "v1"})
     version = update(client, owner, {"@id": original["@id"], "label": "v2"})
-    assert version["__rerum"]["history"] == {"prime": original["@id"], "previous": original["@id"], "next": []}
+    assert version["__rerum"]["history"] == {
+        "prime": original["@id"],
+        "previous": original["@id"],
+        "next": [],
+    }
 
 
 def test_update_of_a_non_root_keeps_the_trees_prime(client: httpx.Client, owner: dict[str, str]) -> None:
@@ -108,9 +116,13 @@ def test_update_rebuilds_metadata_fresh_for_the_requesting_agent_without_slug(
     client: httpx.Client, owner: dict[str, str], stranger: dict[str, str]
 ) -> None:
     original = create(client, owner, {"label": "v1"}, Slug=f"upd-{hex_id()}")
-    overwritten = client.put("/v1/api/overwrite", json={"@id": original["@id"], "label": "v1b"}, headers=owner)
+    overwritten = client.put(
+        "/v1/api/overwrite", json={"@id": original["@id"], "label": "v1b"}, headers=owner
+    )
     assert overwritten.status_code == 200
-    meta = update(client, stranger, {"@id": original["@id"], "label": "v2", "__rerum": {"slug": "x"}})["__rerum"]
+    meta = update(client, stranger, {"@id": original["@id"], "label": "v2", "__rerum": {"slug": "x"}})[
+        "__rerum"
+    ]
     assert list(meta) == [
         "@context", "alpha", "APIversion", "createdAt", "isOverwritten", "isReleased", "history", "releases",
         "generatedBy",
@@ -127,7 +139,10 @@ def test_update_rebuilds_metadata_fresh_for_the_requesting_agent_without_slug(
 def test_update_replaces_the_content_entirely(client: httpx.Client, owner: dict[str, str]) -> None:
     original = create(client, owner, {"a": 1, "b": 2})
     version = update(client, owner, {"@id": original["@id"], "b": 3, "c": 4})
-    assert {k: v for k, v in version.items() if k not in ("@id", "__rerum", "new_obj_state")} == {"b": 3, "c": 4}
+    assert {k: v for k, v in version.items() if k not in ("@id", "__rerum", "new_obj_state")} == {
+        "b": 3,
+        "c": 4,
+    }
 
 
 def test_update_does_not_inherit_the_originals_context(
@@ -293,7 +308,11 @@ def test_patch_replaces_existing_keys_removes_null_ones_and_ignores_new_ones(
     assert response.headers["location"] == version["@id"]
     assert list(version) == ["@id", "a", "b", "__rerum", "new_obj_state"]
     assert (version["a"], version["b"]) == (10, 2)
-    assert version["__rerum"]["history"] == {"prime": original["@id"], "previous": original["@id"], "next": []}
+    assert version["__rerum"]["history"] == {
+        "prime": original["@id"],
+        "previous": original["@id"],
+        "next": [],
+    }
     assert version["__rerum"]["generatedBy"] == OWNER
     assert stored(server, original)["__rerum"]["history"]["next"] == [version["@id"]]
     assert stored(server, original)["c"] == 3
@@ -314,14 +333,18 @@ def test_patch_keeps_the_originals_context_and_can_change_or_remove_it(
     original = create(client, owner, {"@context": UNKNOWN_CONTEXT, "a": 1})
     kept = edit(client, owner, "patch", {"@id": original["@id"], "a": 2}).json()
     assert kept["@context"] == UNKNOWN_CONTEXT
-    changed = edit(client, owner, "patch", {"@id": kept["@id"], "@context": "http://example.org/other"}).json()
+    changed = edit(
+        client, owner, "patch", {"@id": kept["@id"], "@context": "http://example.org/other"}
+    ).json()
     assert changed["@context"] == "http://example.org/other"
     removed = edit(client, owner, "patch", {"@id": changed["@id"], "@context": None})
     assert "@context" not in removed.json()
     assert removed.headers["content-type"] == JSON
 
 
-def test_patch_under_a_known_body_context_ignores_the_id_key(client: httpx.Client, owner: dict[str, str]) -> None:
+def test_patch_under_a_known_body_context_ignores_the_id_key(
+    client: httpx.Client, owner: dict[str, str]
+) -> None:
     original = create(client, owner, {"@context": ANNO, "type": "Annotation", "motivation": "commenting"})
     response = edit(client, owner, "patch", {"@context": ANNO, "id": original["id"], "motivation": "tagging"})
     assert response.status_code == 200
@@ -418,7 +441,9 @@ def test_edit_by_post_without_exact_override_answers_405_and_writes_nothing(
     override: str | None,
 ) -> None:
     headers = owner if override is None else {**owner, "X-HTTP-Method-Override": override}
-    response = client.post(f"/v1/api/{kind}", json={"@id": existing["@id"], "a": None, "q": 1}, headers=headers)
+    response = client.post(
+        f"/v1/api/{kind}", json={"@id": existing["@id"], "a": None, "q": 1}, headers=headers
+    )
     assert response.status_code == 405
     assert response.content == b""
 
@@ -468,7 +493,9 @@ def test_edit_by_a_stranger_of_a_released_foreign_object_makes_their_own_version
 ) -> None:
     original = create(client, owner, {"a": 1})
     release(client, owner, original)
-    response = edit(client, stranger, kind, {"@id": original["@id"], "a": None if kind == "unset" else 2, "b": 3})
+    response = edit(
+        client, stranger, kind, {"@id": original["@id"], "a": None if kind == "unset" else 2, "b": 3}
+    )
     assert response.status_code == 200
     version = response.json()
     assert version["__rerum"]["generatedBy"] == STRANGER

@@ -114,7 +114,9 @@ def edit(client: httpx.Client, auth: dict[str, str], kind: str, body: dict[str, 
     return client.patch(f"/v1/api/{kind}", json=body, headers=auth)
 
 
-def release(client: httpx.Client, auth: dict[str, str], obj: dict[str, Any] | str, **headers: str) -> dict[str, Any]:
+def release(
+    client: httpx.Client, auth: dict[str, str], obj: dict[str, Any] | str, **headers: str
+) -> dict[str, Any]:
     """Release an object (by body or key) and return the response body, asserting 200."""
     object_key = obj if isinstance(obj, str) else key(obj)
     response = client.patch(f"/v1/api/release/{object_key}", headers={**auth, **headers})
@@ -163,13 +165,17 @@ def assert_consistent_trees(server: RunningServer, uris: list[str]) -> None:
         history = doc["__rerum"]["history"]
         for child_uri in history["next"]:
             child = by_uri.get(child_uri)
-            assert child is not None and "__deleted" not in child, f"{uri} lists a missing/deleted {child_uri}"
+            assert child is not None and "__deleted" not in child, (
+                f"{uri} lists a missing/deleted {child_uri}"
+            )
             assert child["__rerum"]["history"]["previous"] == uri, f"{child_uri} does not point back to {uri}"
         assert len(history["next"]) == len(set(history["next"])), f"{uri} lists a version twice"
         previous = history["previous"]
         if previous.startswith(prefix):
             parent = by_uri.get(previous)
-            assert parent is not None and "__deleted" not in parent, f"{uri} derives from a missing/deleted parent"
+            assert parent is not None and "__deleted" not in parent, (
+                f"{uri} derives from a missing/deleted parent"
+            )
             assert uri in parent["__rerum"]["history"]["next"], f"{previous} does not list {uri}"
         if history["prime"] == "root":
             assert not previous.startswith(prefix), f"root {uri} has a RERUM previous"

@@ -167,8 +167,9 @@ def test_valid_token_in_discovery_mode(settings: AuthSettings, issuer: OidcIssue
 
 
 def test_valid_token_in_jwks_uri_mode_with_callers_client(issuer: OidcIssuer) -> None:
-    settings = AuthSettings(audience=AUDIENCE, agent_claim=AGENT_CLAIM, issuer=issuer.issuer,
-                            jwks_uri=issuer.jwks_uri)
+    settings = AuthSettings(
+        audience=AUDIENCE, agent_claim=AGENT_CLAIM, issuer=issuer.issuer, jwks_uri=issuer.jwks_uri
+    )
 
     async def scenario() -> tuple[str, bool]:
         async with httpx.AsyncClient() as client:
@@ -263,8 +264,12 @@ def test_wrong_issuer(settings: AuthSettings, issuer: OidcIssuer) -> None:
 
 
 def test_configured_issuer_overrides_discovered_one(issuer: OidcIssuer) -> None:
-    settings = AuthSettings(audience=AUDIENCE, agent_claim=AGENT_CLAIM, issuer="https://cubap.auth0.com/",
-                            issuer_base_url=issuer.base_url)
+    settings = AuthSettings(
+        audience=AUDIENCE,
+        agent_claim=AGENT_CLAIM,
+        issuer="https://cubap.auth0.com/",
+        issuer_base_url=issuer.base_url,
+    )
     err = failure(settings, bearer(issuer.token(good_claims(issuer))))
     assert_invalid_token(err, "Unexpected 'iss' value", "Unexpected 'iss' value")
     token = issuer.token(good_claims(issuer, iss="https://cubap.auth0.com/"))
@@ -274,8 +279,9 @@ def test_configured_issuer_overrides_discovered_one(issuer: OidcIssuer) -> None:
 def test_local_mode_checks_issuer_and_expiry(tmp_path: Path) -> None:
     settings = AuthSettings(audience=LOCAL_AUDIENCE, agent_claim=AGENT_CLAIM, local_key_dir=tmp_path)
     forged_iss = mint_token(tmp_path, AGENT, agent_claim=AGENT_CLAIM, issuer="https://evil.example/")
-    assert_invalid_token(failure(settings, bearer(forged_iss)), "Unexpected 'iss' value",
-                         "Unexpected 'iss' value")
+    assert_invalid_token(
+        failure(settings, bearer(forged_iss)), "Unexpected 'iss' value", "Unexpected 'iss' value"
+    )
     expired = mint_token(tmp_path, AGENT, agent_claim=AGENT_CLAIM, expires_in=-60)
     assert failure(settings, bearer(expired)).message == '"exp" claim timestamp check failed'
 
@@ -344,8 +350,15 @@ def test_key_that_declares_rs256_is_not_used_for_ps256() -> None:
 
 @pytest.mark.parametrize(
     "token",
-    ["abc", "a.b.c", "a.b.c.d", "..", "eyJhbGciOiJSUzI1NiJ9.e30", "eyJhbGciOiJSUzI1NiJ9.!!!.AAAA",
-     "W10.e30.AAAA"],
+    [
+        "abc",
+        "a.b.c",
+        "a.b.c.d",
+        "..",
+        "eyJhbGciOiJSUzI1NiJ9.e30",
+        "eyJhbGciOiJSUzI1NiJ9.!!!.AAAA",
+        "W10.e30.AAAA",
+    ],
 )
 def test_malformed_token(settings: AuthSettings, issuer: OidcIssuer, token: str) -> None:
     err = failure(settings, bearer(token))
@@ -355,8 +368,9 @@ def test_malformed_token(settings: AuthSettings, issuer: OidcIssuer, token: str)
 def test_header_without_alg(settings: AuthSettings, issuer: OidcIssuer) -> None:
     token = unsigned_compact({"typ": "JWT"}, good_claims(issuer)) + "AAAA"
     err = failure(settings, bearer(token))
-    assert_invalid_token(err, 'missing or invalid "alg" header parameter',
-                         "missing or invalid 'alg' header parameter")
+    assert_invalid_token(
+        err, 'missing or invalid "alg" header parameter', "missing or invalid 'alg' header parameter"
+    )
 
 
 def test_signed_payload_that_is_not_a_json_object(settings: AuthSettings, issuer: OidcIssuer) -> None:
@@ -504,9 +518,15 @@ def test_agent_claim_fallbacks(issuer: OidcIssuer, claims: dict[str, Any], expec
 
 @pytest.mark.parametrize(
     "claims",
-    [{}, {AGENT_CLAIM: ""}, {AGENT_CLAIM: 42}, {AGENT_CLAIM: {}}, {AGENT_CLAIM: [AGENT]},
-     {AGENT_CLAIM: 42, DEV_CLAIM: AGENT},  # the first truthy value decides, even when unusable
-     {"https://store.rerum.io/agent": AGENT}],
+    [
+        {},
+        {AGENT_CLAIM: ""},
+        {AGENT_CLAIM: 42},
+        {AGENT_CLAIM: {}},
+        {AGENT_CLAIM: [AGENT]},
+        {AGENT_CLAIM: 42, DEV_CLAIM: AGENT},  # the first truthy value decides, even when unusable
+        {"https://store.rerum.io/agent": AGENT},
+    ],
 )
 def test_missing_or_unusable_agent_is_403(
     settings: AuthSettings, issuer: OidcIssuer, claims: dict[str, Any]
@@ -523,16 +543,18 @@ def test_missing_or_unusable_agent_is_403(
 
 @pytest.fixture
 def bot_settings(issuer: OidcIssuer) -> AuthSettings:
-    return AuthSettings(audience=AUDIENCE, agent_claim=AGENT_CLAIM, issuer_base_url=issuer.issuer,
-                        bot_agent=BOT)
+    return AuthSettings(
+        audience=AUDIENCE, agent_claim=AGENT_CLAIM, issuer_base_url=issuer.issuer, bot_agent=BOT
+    )
 
 
 def bot_claims(issuer: OidcIssuer, **extra: Any) -> dict[str, Any]:
     return issuer.claims(BOT, agent_claim=AGENT_CLAIM, audience=AUDIENCE, **extra)
 
 
-def test_expired_but_correctly_signed_bot_token_is_accepted(bot_settings: AuthSettings,
-                                                            issuer: OidcIssuer) -> None:
+def test_expired_but_correctly_signed_bot_token_is_accepted(
+    bot_settings: AuthSettings, issuer: OidcIssuer
+) -> None:
     token = issuer.token(bot_claims(issuer, expires_in=-86400))
     assert run(agent(bot_settings, bearer(token))) == BOT
 
@@ -568,17 +590,20 @@ def test_expired_non_bot_token_is_refused_even_with_bot_configured(
     assert_invalid_token(err, '"exp" claim timestamp check failed', "'exp' claim timestamp check failed")
 
 
-def test_bot_must_be_named_by_the_configured_agent_claim(bot_settings: AuthSettings,
-                                                         issuer: OidcIssuer) -> None:
+def test_bot_must_be_named_by_the_configured_agent_claim(
+    bot_settings: AuthSettings, issuer: OidcIssuer
+) -> None:
     # Like the reference's isBot, only RERUM_AGENT_CLAIM counts, not the fallback claim names.
-    claims = issuer.claims(None, agent_claim=AGENT_CLAIM, audience=AUDIENCE, expires_in=-60,
-                           **{DEV_CLAIM: BOT})
+    claims = issuer.claims(
+        None, agent_claim=AGENT_CLAIM, audience=AUDIENCE, expires_in=-60, **{DEV_CLAIM: BOT}
+    )
     err = failure(bot_settings, bearer(issuer.token(claims)))
     assert err.message == '"exp" claim timestamp check failed'
 
 
-def test_expired_bot_token_is_refused_when_no_bot_is_configured(settings: AuthSettings,
-                                                                issuer: OidcIssuer) -> None:
+def test_expired_bot_token_is_refused_when_no_bot_is_configured(
+    settings: AuthSettings, issuer: OidcIssuer
+) -> None:
     err = failure(settings, bearer(issuer.token(bot_claims(issuer, expires_in=-60))))
     assert err.message == '"exp" claim timestamp check failed'
 
@@ -641,13 +666,15 @@ def test_concurrent_ensure_local_key_from_several_processes_yields_one_key(tmp_p
 
 
 def test_mint_token_custom_claims_and_expiry(tmp_path: Path) -> None:
-    token = mint_token(tmp_path, AGENT, agent_claim=CUSTOM_CLAIM, audience=AUDIENCE, issuer="urn:x",
-                       expires_in=60)
+    token = mint_token(
+        tmp_path, AGENT, agent_claim=CUSTOM_CLAIM, audience=AUDIENCE, issuer="urn:x", expires_in=60
+    )
     claims = jwt.decode(token, options={"verify_signature": False})
     assert claims[CUSTOM_CLAIM] == AGENT
     assert (claims["iss"], claims["aud"], claims["sub"]) == ("urn:x", AUDIENCE, AGENT)
     assert claims["exp"] - claims["iat"] == 60
     assert jwt.get_unverified_header(token)["alg"] == "RS256"
-    settings = AuthSettings(audience=AUDIENCE, agent_claim=CUSTOM_CLAIM, issuer="urn:x",
-                            local_key_dir=tmp_path)
+    settings = AuthSettings(
+        audience=AUDIENCE, agent_claim=CUSTOM_CLAIM, issuer="urn:x", local_key_dir=tmp_path
+    )
     assert run(agent(settings, bearer(token))) == AGENT
