@@ -4,6 +4,7 @@ worker's counts add up in any worker's answer, and survive the worker that made 
 from __future__ import annotations
 
 import os
+import re
 import signal
 import time
 from collections import Counter
@@ -26,6 +27,7 @@ pytestmark = pytest.mark.cluster
 Key = tuple[str, str, str, str]  # route, method, status, cache
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 WORKERS = 4
+DOCS = Path(__file__).resolve().parents[2] / "docs"
 POOL_SIZE = 3
 
 
@@ -129,6 +131,11 @@ def test_counts_of_all_workers_add_up_in_every_scrape(cluster: RunningServer) ->
     assert reads >= hits + misses  # every cached read ran the read script (lease waits run it again)
     # The route label is the template: no sample names an id.
     assert not any(key in str(labels) for (_, labels) in after for key in keys)
+    # The dashboard and the alert rules only use metrics the server exposes.
+    exposed = {name for name, _ in after}
+    for doc in ("grafana-dashboard.json", "prometheus-alerts.yml"):
+        used = set(re.findall(r"rerum_[a-z0-9_]+", (DOCS / doc).read_text()))
+        assert used and used <= exposed, (doc, used - exposed)
 
 
 def _pool_max(server: RunningServer) -> float:

@@ -63,6 +63,8 @@ async def health(request: Request, services: Services) -> Response:
 
     ``status`` says which: ``ok``, ``unsafe`` (see ``problems``), ``credentials-refused`` (it answered and
     refused our password or ACL user: a configuration error) or ``unreachable`` (it did not answer).
+    ``young``/``youngForMs``: the namespace is new and still refuses fills (every read is a MISS) for
+    that long.
     """
     if services.cache is None:
         return _json({"enabled": False, "healthy": True, "status": "ok"})
