@@ -192,7 +192,7 @@ class RerumApp:
         if self._recorder is not None:
             self._recorder.request(request.route, request.method, response.status, cache, seconds)
         if logs.ACCESS.isEnabledFor(logging.INFO):
-            logs.ACCESS.info(
+            logs.access(
                 logs.AccessLine(request.request_id, request.method, request.route, request.path,
                                 response.status, seconds * 1000, self._worker_name, cache, request.agent)
             )  # fmt: skip

@@ -10,11 +10,14 @@ on the loop. A client's ``X-Request-Id`` reaches neither the logs nor the respon
 from __future__ import annotations
 
 import atexit
+import itertools
 import logging
 import logging.handlers
 import os
 import queue
 import re
+import sys
+import threading
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -27,7 +30,7 @@ REQUEST_ID_MAX = 128
 # means anything to an HTTP header, a shell, a log parser or a terminal.
 _UNSAFE_ID = re.compile(r"[^A-Za-z0-9._:/+=@~-]")
 _TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
-_listener: logging.handlers.QueueListener | None = None
+_writer: _Writer | None = None
 # granian's ``log_dictconfig``: its loggers would write to stdout in a format of their own; they pass
 # their records to ours instead (granian applies this in the parent and again in each worker).
 GRANIAN_LOGGING: dict[str, Any] = {
@@ -37,6 +40,25 @@ GRANIAN_LOGGING: dict[str, Any] = {
 }
 
 
+class _Ids:
+    """Generated request ids: a random prefix of this process and a counter (unique without a system
+    call per request); a forked worker draws its own prefix."""
+
+    def __init__(self) -> None:
+        self.renew()
+
+    def renew(self) -> None:
+        self.prefix = os.urandom(8).hex()
+        self.counter = itertools.count()
+
+    def next(self) -> str:
+        return f"{self.prefix}{next(self.counter):016x}"
+
+
+_ids = _Ids()
+os.register_at_fork(after_in_child=_ids.renew)
+
+
 def request_id(given: str | None) -> str:
     """The request's id: the client's ``X-Request-Id`` with unsafe characters dropped and cut to 128
     characters, or a new random one when the client sent none (or nothing safe)."""
@@ -44,7 +66,7 @@ def request_id(given: str | None) -> str:
         cleaned = _UNSAFE_ID.sub("", given[: REQUEST_ID_MAX * 4])[:REQUEST_ID_MAX]
         if cleaned:
             return cleaned
-    return os.urandom(16).hex()
+    return _ids.next()
 
 
 def printable(text: str) -> str:
@@ -126,23 +148,70 @@ class _KeepRecord(logging.handlers.QueueHandler):
         return record
 
 
+class _Writer:
+    """A thread writing the queued records to stderr, all that are waiting in one write.
+
+    It looks at the queue every 50 ms rather than waiting on it: a waiting thread would be woken (a
+    system call, and a switch of the GIL) by every request's line.
+    """
+
+    def __init__(self, formatter: logging.Formatter) -> None:
+        self.formatter = formatter
+        self.records: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="log-writer", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.05):
+            self._write_waiting()
+        self._write_waiting()
+
+    def _write_waiting(self) -> None:
+        lines = []
+        while True:
+            try:
+                record = self.records.get_nowait()
+            except queue.Empty:
+                break
+            try:
+                lines.append(self.formatter.format(record))
+            except Exception:  # a bad log call must not end the writer (logging's own rule)
+                lines.append(f"unformattable log record of {record.name}: {record.msg!r}")
+        if lines:
+            sys.stderr.write("\n".join(lines) + "\n")
+            sys.stderr.flush()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
 def configure(log_format: str, level: str, *, queued: bool) -> None:
     """Send every log record to stderr in ``log_format`` (``text``/``json``) from ``level`` on.
 
     ``queued``: through a queue and a writer thread (workers: nothing blocks the event loop).
     """
-    global _listener
-    stream = logging.StreamHandler()
-    stream.setFormatter(JsonFormatter() if log_format == "json" else _UtcFormatter(_TEXT_FORMAT))
-    handler: logging.Handler = stream
+    global _writer
+    formatter = JsonFormatter() if log_format == "json" else _UtcFormatter(_TEXT_FORMAT)
     drain()
+    handler: logging.Handler
     if queued:
-        records: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
-        _listener = logging.handlers.QueueListener(records, stream)
-        _listener.start()
-        handler = _KeepRecord(records)
+        _writer = _Writer(formatter)
+        handler = _KeepRecord(_writer.records)
+        # No format here uses them, and each costs every record a system call or a lookup.
+        logging.logProcesses = logging.logThreads = logging.logMultiprocessing = False
+    else:
+        handler = logging.StreamHandler()
+        handler.setFormatter(formatter)
     _replace_handlers(logging.getLogger(), handler)
     logging.getLogger().setLevel(level.upper())
+
+
+def access(line: AccessLine) -> None:
+    """Log one access line (the caller checked ``ACCESS.isEnabledFor(logging.INFO)``). The record is
+    made directly: ``Logger.info`` would also walk the stack for a caller no line shows."""
+    ACCESS.handle(logging.LogRecord(ACCESS.name, logging.INFO, "", 0, line, None, None))
 
 
 def _replace_handlers(logger: logging.Logger, handler: logging.Handler) -> None:
@@ -154,11 +223,13 @@ def _replace_handlers(logger: logging.Logger, handler: logging.Handler) -> None:
 def drain() -> None:
     """Write what the queue still holds, end the writer thread and write directly from now on (once the
     event loop is done: the worker's last lines are not lost). A no-op without a queue."""
-    global _listener
-    if _listener is not None:
-        _listener.stop()
-        _replace_handlers(logging.getLogger(), _listener.handlers[0])
-        _listener = None
+    global _writer
+    if _writer is not None:
+        _writer.stop()
+        direct = logging.StreamHandler()
+        direct.setFormatter(_writer.formatter)
+        _replace_handlers(logging.getLogger(), direct)
+        _writer = None
 
 
 atexit.register(drain)

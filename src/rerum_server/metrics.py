@@ -4,7 +4,7 @@ Under ``rerum serve`` the workers are separate processes: prometheus_client's mu
 each worker's values in files of ``PROMETHEUS_MULTIPROC_DIR`` (created by the parent, see
 ``multiproc``), and a scrape answered by any worker sums them all. That mode is chosen when
 prometheus_client is first imported, so nothing the parent imports before it sets the directory may
-import this module (``tests/unit/test_metrics_import.py``).
+import this module (``tests/unit/test_observability.py``).
 
 Per request the cost is one dictionary lookup for the label children (made once per label set, the
 set is bounded: route templates, never raw paths) and three writes to the worker's own file.
@@ -20,9 +20,28 @@ from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 import asyncpg
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, values
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector
+
+_pid = os.getpid()
+
+
+def _process_id() -> int:
+    return _pid
+
+
+def _forked() -> None:
+    global _pid
+    _pid = os.getpid()
+
+
+# prometheus_client asks os.getpid() on every write to a multiprocess file (to notice a fork): a real
+# system call (glibc caches no pid), several per request, costly on virtual machines. The pid is kept
+# here instead and renewed in a forked child.
+os.register_at_fork(after_in_child=_forked)
+if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    values.ValueClass = values.MultiProcessValue(process_identifier=_process_id)
 
 # What a worker records is registered nowhere: in multiprocess mode the files are the registry, and
 # without it (an app run in-process by tests) this registry is scraped instead.
