@@ -99,7 +99,7 @@ class RerumApp:
         self._settings_factory = settings_factory
         self.services: Services | None = None
         self._worker = b""
-        self._worker_name = f"{socket.gethostname()}/{os.getpid()}"
+        self._worker_name = ""
         self._recorder: Recorder | None = None
         self._sampler: asyncio.Task[None] | None = None
 
