@@ -206,6 +206,8 @@ def configure(log_format: str, level: str, *, queued: bool) -> None:
         handler.setFormatter(formatter)
     _replace_handlers(logging.getLogger(), handler)
     logging.getLogger().setLevel(level.upper())
+    # Python's warnings would otherwise be bare lines on stderr, in no format (nor JSON).
+    logging.captureWarnings(True)
 
 
 def access(line: AccessLine) -> None:

@@ -88,7 +88,7 @@ ENVIRONMENT: dict[str, tuple[str, str]] = {
     "LOG_LEVEL": ("info", "`debug`, `info`, `warning` or `error`; `warning` and above drop the access lines"),
     "METRICS_ENABLED": (
         "true",
-        "Serve `GET /metrics` (Prometheus text format, unauthenticated); `false`: 404, nothing recorded",
+        "Serve `GET /metrics` (Prometheus text format, unauthenticated); `false`: 404, requests not recorded",
     ),
 }
 

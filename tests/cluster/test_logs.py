@@ -114,6 +114,8 @@ def test_one_access_line_per_request_with_its_id_and_never_the_token(
         assert float(lines[rid][0]["ms"]) >= 0
     if log_format == "json":
         assert all(set(line) == ACCESS_KEYS for line in json_access(server))
+        # Every line the server wrote is JSON: granian's own and Python's warnings included.
+        assert all(line.startswith("{") for line in server.log().splitlines() if line), server.log()[:3000]
     assert token not in server.log() and token.split(".")[2] not in server.log()
 
 
