@@ -6,21 +6,25 @@ before anything else), maintenance switch, route, then in the handler auth, cont
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import os
 import socket
+import time
 from collections.abc import Callable
 from typing import Any
 
 import asyncpg
 import httpx
 
-from rerum_server import errors
+from rerum_server import errors, logs
 from rerum_server.auth.oidc_client import HTTP_TIMEOUT, ClientSettings, OidcClient
 from rerum_server.auth.verify import AuthSettings, TokenVerifier
 from rerum_server.cache.client import CacheClient
 from rerum_server.cache.guard import CommitGuard
 from rerum_server.cache.safety import connect_check
+from rerum_server.metrics import UNMATCHED, Recorder, counting_connects, route_label, sample_pool_forever
 from rerum_server.reads import Reads
 from rerum_server.settings import Settings, SettingsError
 from rerum_server.store.migrate import migrate
@@ -60,7 +64,7 @@ _PREFLIGHT = [
     ("Access-Control-Expose-Headers", "*"),
 ]
 _CORS = [(b"access-control-allow-origin", b"*"), (b"access-control-expose-headers", b"*")]
-_ALWAYS_UP = ("/", "/context.json")
+_ALWAYS_UP = ("/", "/context.json", "/metrics")
 
 
 def auth_settings(settings: Settings) -> AuthSettings:
@@ -95,6 +99,9 @@ class RerumApp:
         self._settings_factory = settings_factory
         self.services: Services | None = None
         self._worker = b""
+        self._worker_name = ""
+        self._recorder: Recorder | None = None
+        self._sampler: asyncio.Task[None] | None = None
 
     async def startup(self) -> None:
         settings = self._settings_factory()
@@ -120,7 +127,13 @@ class RerumApp:
             cache=cache,
             oidc=OidcClient(httpx.AsyncClient(timeout=HTTP_TIMEOUT), client_settings(settings)),
         )
-        self._worker = f"{socket.gethostname()}/{os.getpid()}".encode() if settings.worker_header else b""
+        self._worker_name = f"{socket.gethostname()}/{os.getpid()}"
+        self._worker = self._worker_name.encode() if settings.worker_header else b""
+        if settings.metrics_enabled:
+            self._recorder = Recorder()
+            self._sampler = asyncio.get_running_loop().create_task(
+                sample_pool_forever(pool, settings.pool_size)
+            )
 
     def cache_client(self, settings: Settings) -> CacheClient | None:
         """The worker's cache client (None when the cache is off); a seam for test-only variants."""
@@ -139,10 +152,16 @@ class RerumApp:
             namespace=settings.cache_namespace,
             local_copy_bytes=settings.cache_local_bytes,
             local_copy_min_bytes=settings.cache_local_min_bytes,
-            redis_connect_func=connect_check(allow_allkeys=settings.allow_allkeys_eviction),
+            redis_connect_func=counting_connects(
+                connect_check(allow_allkeys=settings.allow_allkeys_eviction)
+            ),
         )
 
     async def shutdown(self) -> None:
+        if self._sampler is not None:
+            self._sampler.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sampler
         if self.services is not None:
             await self.services.verifier.aclose()
             await self.services.reads.pool.close()
@@ -150,15 +169,36 @@ class RerumApp:
                 await self.services.cache.aclose()
             if self.services.oidc is not None:
                 await self.services.oidc.aclose()
+        logs.drain()
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "lifespan":
             await self._lifespan(receive, send)
         elif scope["type"] == "http":
+            started = time.perf_counter()
             if self.services is None:  # servers without lifespan support
                 await self.startup()
-            response = await self._respond(scope, receive)
-            await self._send(scope, response, send)
+            request = Request(
+                scope["method"],
+                rewrite_legacy(scope["path"]),
+                scope["query_string"].decode(),
+                header_map(scope),
+            )
+            request.request_id = logs.request_id(request.headers.get("x-request-id"))
+            response = await self._respond(request, receive)
+            await self._send(scope, response, send, request.request_id)
+            self._record(request, response, time.perf_counter() - started)
+
+    def _record(self, request: Request, response: Response, seconds: float) -> None:
+        """The request's metrics and its access line."""
+        cache = response.header("X-Cache")
+        if self._recorder is not None:
+            self._recorder.request(request.route, request.method, response.status, cache, seconds)
+        if logs.ACCESS.isEnabledFor(logging.INFO):
+            logs.access(
+                logs.AccessLine(request.request_id, request.method, request.route, request.path,
+                                response.status, seconds * 1000, self._worker_name, cache, request.agent)
+            )  # fmt: skip
 
     async def _lifespan(self, receive: Any, send: Any) -> None:
         while True:
@@ -176,12 +216,13 @@ class RerumApp:
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 
-    async def _respond(self, scope: dict[str, Any], receive: Any) -> Response:
+    async def _respond(self, request: Request, receive: Any) -> Response:
         services = self.services
         assert services is not None
-        request = Request(
-            scope["method"], rewrite_legacy(scope["path"]), scope["query_string"].decode(), header_map(scope)
-        )
+        # Resolved first for the route label of every answer (a 400 or 503 too); a miss is still
+        # answered 404 only after the body checks, in RERUM's order.
+        resolved = resolve(request.path)
+        request.route = UNMATCHED if resolved is None else route_label(resolved[0].pattern)
         if request.method == "OPTIONS":
             if has_body(request.headers):
                 await discard_body(receive)
@@ -194,7 +235,6 @@ class RerumApp:
                 await discard_body(receive)
             if services.settings.down and request.path not in _ALWAYS_UP:
                 raise errors.ServiceUnavailable(DOWN_MESSAGE)
-            resolved = resolve(request.path)
             if resolved is None:
                 raise errors.PageNotFound()
             route, request.params = resolved
@@ -230,8 +270,9 @@ class RerumApp:
             return Response(304, b"", [h for h in response.headers if h[0].lower() != "content-type"])
         return response
 
-    async def _send(self, scope: dict[str, Any], response: Response, send: Any) -> None:
+    async def _send(self, scope: dict[str, Any], response: Response, send: Any, request_id: str) -> None:
         headers = [(name.lower().encode(), value.encode()) for name, value in response.headers]
+        headers.append((b"x-request-id", request_id.encode()))
         if not any(name == b"access-control-allow-origin" for name, _ in headers):
             headers += _CORS
         if response.content_type is not None and response.status != 304:

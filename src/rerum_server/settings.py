@@ -90,7 +90,19 @@ ENVIRONMENT: dict[str, tuple[str, str]] = {
         "Claim listing roles; a token whose roles include `rerum-admin` is admin too",
     ),
     "RERUM_STATEMENT_TIMEOUT_MS": ("10000", "PostgreSQL statement timeout"),
+    "LOG_FORMAT": (
+        "text",
+        "`text` or `json` (one JSON object a line, stable keys) for every log line on stderr",
+    ),
+    "LOG_LEVEL": ("info", "`debug`, `info`, `warning` or `error`; `warning` and above drop the access lines"),
+    "METRICS_ENABLED": (
+        "true",
+        "Serve `GET /metrics` (Prometheus text format, unauthenticated); `false`: 404, requests not recorded",
+    ),
 }
+
+LOG_FORMATS = ("text", "json")
+LOG_LEVELS = ("debug", "info", "warning", "error")
 
 
 def _bool(env: Mapping[str, str], name: str) -> bool:
@@ -137,6 +149,13 @@ def _memory(env: Mapping[str, str], name: str) -> str:
     raw = env.get(name, "").strip() or ENVIRONMENT[name][0]
     if not re.fullmatch(r"\d+(b|kb?|mb?|gb?)?", raw, re.IGNORECASE):
         raise SettingsError(f"{name} has value {raw!r}; expected a size such as 256mb or 1gb.")
+    return raw
+
+
+def _choice(env: Mapping[str, str], name: str, choices: tuple[str, ...]) -> str:
+    raw = env.get(name, "").strip().lower() or ENVIRONMENT[name][0]
+    if raw not in choices:
+        raise SettingsError(f"{name} has value {raw!r}; expected one of {', '.join(choices)}.")
     return raw
 
 
@@ -202,6 +221,9 @@ class Settings:
     redis_maxmemory: str
     admin_agents: tuple[str, ...]
     admin_role_claim: str | None
+    log_format: str = "text"
+    log_level: str = "info"
+    metrics_enabled: bool = True
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -254,6 +276,9 @@ class Settings:
             redis_maxmemory=_memory(env, "RERUM_REDIS_MAXMEMORY"),
             admin_agents=tuple((_text(env, "RERUM_ADMIN_AGENTS") or "").split()),
             admin_role_claim=_text(env, "RERUM_ADMIN_ROLE_CLAIM"),
+            log_format=_choice(env, "LOG_FORMAT", LOG_FORMATS),
+            log_level=_choice(env, "LOG_LEVEL", LOG_LEVELS),
+            metrics_enabled=_bool(env, "METRICS_ENABLED"),
         )
 
     @property

@@ -15,6 +15,9 @@ import signal
 import sys
 from typing import Any
 
+from rerum_server import logs
+from rerum_server.settings import Settings
+
 _PR_SET_PDEATHSIG = 1
 
 
@@ -34,7 +37,13 @@ def die_with_parent(parent_pid: int) -> None:
 
 
 def load_app(parent_pid: int, target: str) -> Any:
-    """granian's ``target_loader``: the application of ``module:factory`` for a worker of ``parent_pid``."""
+    """granian's ``target_loader``: the application of ``module:factory`` for a worker of ``parent_pid``.
+
+    The worker's log lines go through a queue to a writer thread (granian has just configured logging
+    for the worker; ours replaces it).
+    """
     die_with_parent(parent_pid)
+    settings = Settings.from_env()
+    logs.configure(settings.log_format, settings.log_level, queued=True)
     module, _, factory = target.partition(":")
     return getattr(importlib.import_module(module), factory)()

@@ -29,7 +29,8 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError, ResponseError
 
-from rerum_server.cache.keys import Namespace
+from rerum_server import metrics
+from rerum_server.cache.keys import Namespace, young_for_ms
 from rerum_server.cache.local_copies import LocalCopies
 from rerum_server.cache.packing import with_hiredis_packing
 
@@ -159,6 +160,7 @@ class CacheClient:
             # RuntimeError: uvloop's answer to a write on a connection the peer has just reset (seen
             # under the nemesis's proxy-reset fault); any other failure of the call counts the same.
             self._failures += 1
+            metrics.REDIS_FAILURES.inc()
             delay = min(self._backoff_cap_s, 0.05 * 2 ** min(self._failures, 10))
             self._retry_at = time.monotonic() + random.uniform(delay / 2, delay)
             raise CacheUnavailable(str(exc) or type(exc).__name__) from exc
@@ -168,7 +170,11 @@ class CacheClient:
     async def _run(self, name: str, keys: list[str], args: list[Any]) -> list[Any]:
         """Run a script; on a changed server, move to the new namespace and raise ``ServerChanged``."""
         scripts = self._oom_scripts if self._flags_supported and name in OOM_ALLOWED else self._scripts
-        result = await self._call(scripts[name](keys=keys, args=args))
+        started = time.perf_counter()
+        try:
+            result = await self._call(scripts[name](keys=keys, args=args))
+        finally:
+            metrics.timed_script(name, started)
         if isinstance(result, list) and result and result[0] == -1:
             self._namespace = None
             raise ServerChanged(name)
@@ -193,6 +199,7 @@ class CacheClient:
         no round trip and a hit no write.
         """
         self._pending[field] = self._pending.get(field, 0) + amount
+        metrics.count_event(field, amount)
         if self._flusher is None or self._flusher.done():
             with contextlib.suppress(RuntimeError):  # no running loop: the next call in one starts it
                 self._flusher = asyncio.get_running_loop().create_task(self._flush_periodically())
@@ -280,6 +287,7 @@ class CacheClient:
         keys, args = build(namespace)
         # No retry on another server: the generations were seen in the old namespace.
         result = await self._run("fill", keys, [namespace.run_id, *args])
+        metrics.count_event("fills" if result == 1 else "refusedFills")
         if result == 1:
             self.local.offer(digest, generations, value)
         return result == 1
@@ -291,6 +299,7 @@ class CacheClient:
             return [ns.born, ns.stats, *ns.stamp_keys(stamps)], [token, self.fence_ms, self.generation_ttl_ms]
 
         await self._scripted("fence", build)
+        metrics.count_event("fences")
 
     async def release(self, stamps: list[str], token: str) -> None:
         """After COMMIT: new generations again and this write's fence removed."""
@@ -312,6 +321,18 @@ class CacheClient:
         flat = result[1]
         counters = {flat[i].decode(): int(flat[i + 1]) for i in range(0, len(flat), 2)}
         return counters, int(result[2])
+
+    async def young_for_ms(self) -> int:
+        """How much longer the namespace refuses fills because it is new (0: it no longer does).
+
+        A namespace no read has used yet is as young as it gets: its clock starts at the first read.
+        """
+        namespace = await self.namespace()
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.get(namespace.born)
+        pipe.time()
+        born, (seconds, micros) = await self._call(pipe.execute())
+        return young_for_ms(born, seconds * 1000 + micros // 1000, self.fence_ms)
 
     async def clear(self, all_stamp: str) -> tuple[int, int]:
         """Make every entry unreachable (O(1)); returns the entries and bytes that were live."""

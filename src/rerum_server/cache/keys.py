@@ -57,6 +57,14 @@ class Namespace:
         return [key for stamp in stamps for key in (self.generation(stamp), self.fence(stamp))]
 
 
+def young_for_ms(born: bytes | str | None, now_ms: int, fence_ms: int) -> int:
+    """The rest of a namespace's first fence lifetime, in which ``read.lua`` refuses fills: a write
+    fenced on the server before a restart may still be committing. ``born`` is its birth key's value."""
+    if born is None:
+        return fence_ms
+    return max(0, int(born) + fence_ms - now_ms)
+
+
 def read_digest(endpoint: str, *parts: Any) -> str:
     """A canonical key for a read: the endpoint and its normalised parameters (objects with sorted keys)."""
     canonical = orjson.dumps([endpoint, *parts], option=orjson.OPT_SORT_KEYS)

@@ -14,6 +14,8 @@ from urllib.parse import urlsplit
 import redis.asyncio as aioredis
 from redis.exceptions import AuthenticationError, AuthenticationWrongNumberOfArgsError, NoPermissionError
 
+from rerum_server.cache.keys import Namespace, young_for_ms
+
 log = logging.getLogger("rerum_server.cache")
 
 # The workers run INFO and Lua scripts: an ACL user refused either has a cache that can never work.
@@ -58,3 +60,32 @@ async def check(url: str, *, timeout_s: float) -> None:
         )
     finally:
         await client.aclose()
+
+
+async def describe(url: str, *, embedded: bool, namespace: str, fence_ms: int, timeout_s: float) -> str:
+    """One phrase for the start-up log: which Redis (embedded or external, where, TLS, version) and
+    whether its cache namespace is still young (fills refused for its first fence lifetime)."""
+    kind = "embedded" if embedded else "external"
+    tls = "on" if url.startswith("rediss://") else "off"
+    client = aioredis.Redis.from_url(url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s)
+    try:
+        info = await client.info("server")
+        pipe = client.pipeline(transaction=False)
+        pipe.get(Namespace(str(info["run_id"]), namespace).born)
+        pipe.time()
+        born, (seconds, micros) = await pipe.execute()
+    except Exception as exc:  # the workers will keep trying; the log says what it could not learn
+        return f"{kind} Redis at {where(url)}, TLS {tls}, not answering ({str(exc) or type(exc).__name__})"
+    finally:
+        await client.aclose()
+    server = (
+        f"Valkey {info['valkey_version']}" if "valkey_version" in info else f"Redis {info['redis_version']}"
+    )
+    left = young_for_ms(born, seconds * 1000 + micros // 1000, fence_ms)
+    youth = (
+        f"the cache is young: fills are refused for {left / 1000:.1f} s more (a new namespace waits one "
+        "fence lifetime, CACHE_FENCE_MS, for writes fenced before a restart), so reads are MISS until then"
+        if left
+        else "the cache is ready"
+    )
+    return f"{kind} {server} at {where(url)}, TLS {tls}, namespace {namespace}; {youth}"

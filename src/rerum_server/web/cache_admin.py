@@ -68,6 +68,8 @@ async def health(request: Request, services: Services) -> Response:
 
     ``status`` says which: ``ok``, ``unsafe`` (see ``problems``), ``credentials-refused`` (it answered and
     refused our password or ACL user: a configuration error) or ``unreachable`` (it did not answer).
+    ``young``/``youngForMs``: the namespace is new and still refuses fills (every read is a MISS) for
+    that long.
     """
     if services.cache is None:
         return _json({"enabled": False, "healthy": True, "status": "ok"})
@@ -80,6 +82,10 @@ async def health(request: Request, services: Services) -> Response:
                 "status": "credentials-refused" if refused else "unreachable", "error": str(exc)}  # fmt: skip
         return _json(body, 503)
     latency_ms = (time.perf_counter() - started) * 1000
+    try:
+        young_ms: int | None = await services.cache.young_for_ms()
+    except CacheUnavailable:
+        young_ms = None
     found = problems(info, allow_allkeys=services.settings.allow_allkeys_eviction)
     body = {
         "enabled": True,
@@ -95,7 +101,16 @@ async def health(request: Request, services: Services) -> Response:
         "maxmemory": int(info.get("maxmemory", 0)),
         "usedMemory": int(info.get("used_memory", 0)),
         "problems": found,
+        # A new namespace (first start against this Redis, or Redis restarted) refuses fills for one
+        # fence lifetime: every read is a MISS meanwhile, and this says why and for how long.
+        "young": bool(young_ms),
+        "youngForMs": young_ms,
     }
+    if young_ms:
+        body["note"] = (
+            "The cache namespace is new (this Redis started or restarted recently): fills are refused for "
+            f"one fence lifetime (CACHE_FENCE_MS), so reads are MISS for another {young_ms} ms."
+        )
     return _json(body, 200 if not found else 503)
 
 

@@ -31,4 +31,5 @@ class Services:
         """The authenticated agent of a write request (READONLY gate first, as the reference does)."""
         if self.settings.read_only:
             raise errors.ServiceUnavailable(READ_ONLY_MESSAGE)
-        return await self.verifier.agent_for(request.header("authorization"))
+        request.agent = await self.verifier.agent_for(request.header("authorization"))
+        return request.agent

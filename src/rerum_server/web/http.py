@@ -23,6 +23,9 @@ class Request:
     body: Any = None  # parsed JSON (dict/list), text (str), or None when there was no parseable body
     body_kind: str | None = None  # "json", "text" or None
     params: dict[str, str] = field(default_factory=dict)
+    route: str = ""  # the matched route's template (a metrics label), set by the pipeline
+    request_id: str = ""  # sanitised X-Request-Id, or a generated one
+    agent: str | None = None  # the authenticated agent, once a handler has verified a token
 
     def header(self, name: str) -> str | None:
         return self.headers.get(name.lower())

@@ -10,7 +10,7 @@ import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from rerum_server.web import cache_admin, changes, client, gog, objects, openapi, pages, queries
+from rerum_server.web import cache_admin, changes, client, gog, metrics_page, objects, openapi, pages, queries
 from rerum_server.web.context import Services
 from rerum_server.web.http import Request, Response
 
@@ -103,6 +103,7 @@ ROUTES: tuple[Route, ...] = (
     _route("/gog/fragmentsInManuscript", _POST_ONLY, POST=gog.fragments_in_manuscript),
     _route("/gog/glossesInManuscript", _POST_ONLY, POST=gog.glosses_in_manuscript),
     _route("/gog/id/{id}", _GET_ONLY, GET=gog.get_gog_object),
+    _route("/metrics", _GET_ONLY, GET=metrics_page.metrics),
 )
 
 _LEGACY = (
