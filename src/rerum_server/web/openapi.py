@@ -42,6 +42,7 @@ ENDPOINTS: tuple[tuple[str, str, str], ...] = (
     ("/v1/api/cache/stats", "GET", "Cache statistics, summed over every worker and host."),
     ("/v1/api/cache/health", "GET", "Whether the cache Redis is reachable and safe to use."),
     ("/v1/api/cache/clear", "POST", "Empty the cache (administrators only)."),
+    ("/metrics", "GET", "Prometheus metrics of every worker and the cluster-wide cache counters."),
     ("/v1/api/create", "POST", "Create a new object."),
     ("/v1/api/bulkCreate", "POST", "Create multiple new objects in one request."),
     ("/v1/api/update", "PUT", "Update the body an existing object."),
@@ -535,6 +536,19 @@ def _cache_paths() -> dict[str, Schema]:
             "503": _unavailable(", or Redis cannot be reached"),
         },
     )
+    metrics = _operation(
+        "Prometheus metrics of every worker and the cluster-wide cache counters (docs/metrics.md).",
+        {
+            "200": _response(
+                "The Prometheus text format.",
+                ("text/plain; version=0.0.4; charset=utf-8",),
+                _STRING,
+                no_store,
+            ),
+            "401": _BAD_SCHEME,
+            "404": _text("`METRICS_ENABLED=false`."),
+        },
+    )
     health = _operation(
         "Whether the cache Redis is usable.",
         {
@@ -567,6 +581,7 @@ def _cache_paths() -> dict[str, Schema]:
         "/v1/api/cache/stats": _with_head(stats, "Headers of the statistics."),
         "/v1/api/cache/health": _with_head(health, "Headers of the health report."),
         "/v1/api/cache/clear": {"post": clear},
+        "/metrics": _with_head(metrics, "Headers of the metrics."),
     }
 
 
