@@ -29,7 +29,8 @@ from tests.support.wire import (
 
 HTML = "text/html; charset=utf-8"
 TEXT = "text/plain; charset=utf-8"
-VOLATILE = {"date", "x-rerum-worker", "x-cache"}  # differ between two requests (worker; MISS then HIT)
+# Differ between two requests (worker; MISS then HIT; the request id).
+VOLATILE = {"date", "x-rerum-worker", "x-cache", "x-request-id"}
 
 
 def rfc1123_utc(stamp: str) -> str:
