@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -10,24 +9,11 @@ import redis.asyncio as aioredis
 from tests.support.harness import AGENT, Harness
 
 
-def _count_round_trips(h: Harness) -> list[str]:
-    """Record every command the cache client sends (each ``execute_command`` is one round trip)."""
-    sent: list[str] = []
-    original: Callable[..., Any] = h.cache.redis.execute_command
-
-    async def counting(*args: Any, **options: Any) -> Any:
-        sent.append(str(args[0]))
-        return await original(*args, **options)
-
-    h.cache.redis.execute_command = counting  # type: ignore[method-assign]
-    return sent
-
-
 def test_a_hit_costs_one_redis_round_trip_and_no_database_query(in_harness: Any) -> None:
     async def scenario(h: Harness) -> None:
         doc = await h.writes.create({"n": 1}, AGENT, None)
         assert (await h.read_json(h.reads.object(doc["_id"])))[1] == "MISS"
-        sent = _count_round_trips(h)
+        sent = h.count_round_trips()
         h.queries.clear()
         body, status = await h.read_json(h.reads.object(doc["_id"]))
         assert (body["n"], status) == (1, "HIT")
@@ -70,7 +56,7 @@ def test_a_miss_reads_the_database_once_and_fills_in_a_second_round_trip(in_harn
         doc = await h.writes.create({"n": 1}, AGENT, None)
         other = await h.writes.create({"n": 2}, AGENT, None)
         await h.read_json(h.reads.object(other["_id"]))  # loads both scripts (a first use loads it)
-        sent = _count_round_trips(h)
+        sent = h.count_round_trips()
         h.queries.clear()
         assert (await h.read_json(h.reads.object(doc["_id"])))[1] == "MISS"
         assert sent == ["EVALSHA", "EVALSHA"]
@@ -82,7 +68,7 @@ def test_a_miss_reads_the_database_once_and_fills_in_a_second_round_trip(in_harn
 def test_a_write_adds_two_redis_round_trips_fence_and_release(in_harness: Any) -> None:
     async def scenario(h: Harness) -> None:
         doc = await h.writes.create({"n": 1}, AGENT, None)
-        sent = _count_round_trips(h)
+        sent = h.count_round_trips()
         await h.writes.overwrite({"@id": doc["@id"], "n": 2}, AGENT, None)
         assert sent == ["EVALSHA", "EVALSHA"]
         counters, _ = await h.cache.statistics()

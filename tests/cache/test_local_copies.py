@@ -17,24 +17,12 @@ LARGE = "x" * 100_000  # the size of a modest IIIF manifest
 LOCAL = partial(CacheClient.from_url, local_copy_bytes=1 << 20, local_copy_min_bytes=16_384)
 
 
-def _sent(h: Harness) -> list[str]:
-    sent: list[str] = []
-    original = h.cache.redis.execute_command
-
-    async def counting(*args: Any, **options: Any) -> Any:
-        sent.append(str(args[0]))
-        return await original(*args, **options)
-
-    h.cache.redis.execute_command = counting  # type: ignore[method-assign]
-    return sent
-
-
 def test_a_hit_on_a_local_copy_is_one_round_trip_that_carries_no_body(in_harness: Any) -> None:
     async def scenario(h: Harness) -> None:
         doc = await h.writes.create({"manifest": LARGE}, AGENT, None)
         assert (await h.read_json(h.reads.object(doc["_id"])))[1] == "MISS"  # fills, and keeps a copy
         assert len(h.cache.local) == 1
-        sent = _sent(h)
+        sent = h.count_round_trips()
         replies: list[Any] = []
         original_run = h.cache._run
 

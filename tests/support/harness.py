@@ -63,6 +63,19 @@ class Harness:
     probes: Probes
     queries: list[str]
 
+    def count_round_trips(self) -> list[str]:
+        """Record every command the cache client sends from now on (each ``execute_command`` is one
+        round trip)."""
+        sent: list[str] = []
+        original = self.cache.redis.execute_command
+
+        async def counting(*args: Any, **options: Any) -> Any:
+            sent.append(str(args[0]))
+            return await original(*args, **options)
+
+        self.cache.redis.execute_command = counting  # type: ignore[method-assign]
+        return sent
+
     async def read_json(self, answered: Awaitable[tuple[Any, str]]) -> tuple[Any, str]:
         """A read's parsed body (or ("404", message)) and its X-Cache status."""
         answer, status = await answered
