@@ -25,19 +25,16 @@ import random
 import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import httpx
 import orjson
 import pytest
 
-from rerum_server.auth.local_key import mint_token
 from rerum_server.cache.query_stamps import cover
 from rerum_server.errors import BadRequest
 from rerum_server.query.gog import PRODUCTION_AGENT_ID
 from rerum_server.query.parse import parse_filter
-from tests.conftest import AGENT_CLAIM
 from tests.support.database import DatabaseServer
 from tests.support.json_space import WORDS, Space, dumps
 from tests.support.reports import publish
@@ -73,11 +70,6 @@ class Tally:
     mismatches: list[str] = field(default_factory=list)
 
 
-def _bearer(server: RunningServer) -> dict[str, str]:
-    signed = mint_token(Path(server.data_dir).resolve(), AGENT, agent_claim=AGENT_CLAIM)
-    return {"Authorization": "Bearer " + signed}
-
-
 class Servers:
     """The cached server (2 workers) and the uncached oracle (1 worker) on one fresh database."""
 
@@ -103,7 +95,7 @@ class Servers:
             self.cached.stop()
             raise
 
-        self.auth = {server.url: _bearer(server) for server in (self.cached, self.uncached)}
+        self.auth = {server.url: server.bearer(AGENT) for server in (self.cached, self.uncached)}
 
     def stop(self) -> None:
         self.cached.stop()

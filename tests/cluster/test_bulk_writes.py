@@ -10,17 +10,15 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
 import redis
 
-from rerum_server.auth.local_key import mint_token
 from rerum_server.cache.stamps import ALL, MAX_WRITE_STAMPS, write_stamps
 from rerum_server.embedded.redis import EmbeddedRedis
 from rerum_server.versioning.change import Change
-from tests.conftest import AGENT_CLAIM, OWNER
+from tests.conftest import OWNER
 from tests.support.database import DatabaseServer, fingerprint
 from tests.support.server import RunningServer, free_port, scratch
 
@@ -60,10 +58,7 @@ def test_a_large_bulk_create_is_answered_and_other_clients_writes_are_not_refuse
     stores: tuple[redis.Redis, RunningServer],
 ) -> None:
     client, server = stores
-    auth = {
-        "Authorization": "Bearer "
-        + mint_token(Path(server.data_dir).resolve(), OWNER, agent_claim=AGENT_CLAIM)
-    }
+    auth = server.bearer(OWNER)
     with httpx.Client(base_url=server.url, timeout=120) as http:
         small = http.post("/v1/api/create", json={"small": 0}, headers=auth)
         assert small.status_code == 201
@@ -103,10 +98,7 @@ def test_a_bulk_request_beyond_the_limit_is_refused_with_413_and_writes_nothing(
     stores: tuple[redis.Redis, RunningServer],
 ) -> None:
     _, server = stores
-    auth = {
-        "Authorization": "Bearer "
-        + mint_token(Path(server.data_dir).resolve(), OWNER, agent_claim=AGENT_CLAIM)
-    }
+    auth = server.bearer(OWNER)
     before = fingerprint(server.env["DATABASE_URL"])
     with httpx.Client(base_url=server.url, timeout=60) as http:
         for path, method, item in (("bulkCreate", "POST", {}), ("bulkUpdate", "PUT", {"@id": "http://x/1"})):

@@ -9,15 +9,13 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
-from pathlib import Path
 
 import asyncpg
 import httpx
 import pytest
 
 from rerum_server.app import STATEMENT_TIMEOUT_MESSAGE
-from rerum_server.auth.local_key import mint_token
-from tests.conftest import AGENT_CLAIM, OWNER
+from tests.conftest import OWNER
 from tests.support.database import DatabaseServer, fingerprint
 from tests.support.server import RunningServer, scratch
 
@@ -59,10 +57,7 @@ async def _while_locked(server: RunningServer, auth: dict[str, str], key: str) -
 
 
 def test_statements_cancelled_by_the_statement_timeout_answer_503_saying_so(server: RunningServer) -> None:
-    auth = {
-        "Authorization": "Bearer "
-        + mint_token(Path(server.data_dir).resolve(), OWNER, agent_claim=AGENT_CLAIM)
-    }
+    auth = server.bearer(OWNER)
     created = httpx.post(server.url + "/v1/api/create", json={"n": 1, "text": "alpha beta"}, headers=auth)
     assert created.status_code == 201
     key = created.json()["@id"].rsplit("/", 1)[1]

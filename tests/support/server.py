@@ -9,8 +9,10 @@ from pathlib import Path
 
 import redis
 
+from rerum_server.auth.local_key import mint_token
 from rerum_server.embedded.redis import free_port, mark_new
 from rerum_server.serve import APP
+from rerum_server.settings import ENVIRONMENT
 from rerum_server.verify.lab import Host
 
 PROJECT = Path(__file__).resolve().parents[2]
@@ -79,6 +81,11 @@ class RunningServer(Host):
         self._cli = app is None
         super().__init__("server", port=port, workers=workers, data_dir=data_dir, env=env, app=app or APP)
         self.wait_ready()
+
+    def bearer(self, agent: str) -> dict[str, str]:
+        """The Authorization header of a token for ``agent`` that this server accepts (its local key)."""
+        signed = mint_token(self.data_dir.resolve(), agent, agent_claim=ENVIRONMENT["RERUM_AGENT_CLAIM"][0])
+        return {"Authorization": "Bearer " + signed}
 
     def command(self, app: str) -> list[str]:
         if not self._cli:
